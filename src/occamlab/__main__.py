@@ -1,0 +1,5 @@
+import sys
+
+from occamlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""Exceptions and warnings shared by every occamlab library.
+
+User mistakes raise a subclass of :class:`OccamError`; the command line turns those into a one-line
+message and exit code 2, without a traceback. ``ConfigError`` and ``DataError`` also derive from
+``ValueError`` so that library users can catch them the usual way.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "OccamError",
+    "ConfigError",
+    "DataError",
+    "ConvergenceWarning",
+    "OccamWarning",
+    "suggest",
+]
+
+
+class OccamError(Exception):
+    """Base class of every error occamlab raises on purpose (a user mistake or a bad input)."""
+
+
+class ConfigError(OccamError, ValueError):
+    """A configuration value, option or argument is not allowed."""
+
+
+class DataError(OccamError, ValueError):
+    """Input data is missing, malformed or unusable (names the file, row or key)."""
+
+
+class OccamWarning(UserWarning):
+    """Base class of occamlab warnings."""
+
+
+class ConvergenceWarning(OccamWarning):
+    """An optimizer or sampler did not converge, or a parameter sits at a bound."""
+
+
+def suggest(name: str, allowed: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the nearest allowed name, or ``""``.
+
+    >>> suggest("alpah", ["alpha", "beta"])
+    " (did you mean 'alpha'?)"
+    """
+    match = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
