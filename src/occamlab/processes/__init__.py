@@ -1,0 +1,26 @@
+"""Stochastic processes and computational mechanics (numpy/scipy only).
+
+Presentations (labeled transition matrices ``T[x][i, j] = Pr(x, j | i)``), a library of named
+processes, mixed-state presentations, epsilon-machines, exact measures (``C_mu``, ``h_mu``, ``E``,
+crypticity), minimal generators and seeded sampling with belief states. See ``docs/processes.md``.
+"""
+
+from occamlab.processes._entropy_rate import (
+    EntropyRateEstimate,
+    entropy_rate_bounds,
+    estimate_entropy_rate,
+)
+from occamlab.processes._epsilon import causal_state_analysis, spectral_excess_entropy
+from occamlab.processes._info import ProcessInfo, analyze, block_entropies
+from occamlab.processes._library import PROCESSES, build_process, load_presentation
+from occamlab.processes._minimize import refine_partition
+from occamlab.processes._mixed_state import MixedStateGraph, mixed_state_graph
+from occamlab.processes._presentation import Presentation, entropy_bits
+from occamlab.processes._sampling import Samples, sample
+
+__all__ = [
+    "Presentation", "entropy_bits", "PROCESSES", "build_process", "load_presentation",
+    "MixedStateGraph", "mixed_state_graph", "refine_partition", "causal_state_analysis",
+    "spectral_excess_entropy", "ProcessInfo", "analyze", "block_entropies",
+    "EntropyRateEstimate", "estimate_entropy_rate", "entropy_rate_bounds", "Samples", "sample",
+]

@@ -1,0 +1,301 @@
+"""The epsilon-machine (causal states) of a process, and its exact excess entropy.
+
+Route 1 (unifilar input): minimize the presentation itself by partition refinement.
+Route 2 (any input): build the mixed-state presentation from ``pi``, minimize it, keep its
+recurrent part. When the search is truncated (infinitely many causal states, e.g. SNS, Mess3),
+the recurrent part found so far is reported with the probability it leaves out.
+
+Excess entropy, spectral formula (Crutchfield, Riechers & Ellison, arXiv:1309.3792) on the
+minimized MSP with transition matrix ``W``, start state ``delta_pi``, per-state next-symbol
+entropies ``H`` and stationary projector ``W_1 = 1 pi_W``::
+
+    E = <delta_pi| (I - W + W_1)^-1 - W_1 |H> = sum_{L>=1} (h(L) - h_mu)
+
+with ``h(L) = <delta_pi| W^(L-1) |H>`` the entropy-rate estimate at block length L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix, identity
+from scipy.sparse.linalg import LinearOperator, gmres, spsolve
+
+from occamlab.errors import ConfigError
+from occamlab.processes._minimize import (
+    closed_components,
+    graph_presentation,
+    quotient,
+    refine_partition,
+    unifilar_graph,
+)
+from occamlab.processes._mixed_state import (
+    DEFAULT_MAX_STATES,
+    DEFAULT_TOL,
+    MixedStateGraph,
+    mixed_state_graph,
+)
+from occamlab.processes._presentation import Presentation, entropy_bits, stationary_of
+
+__all__ = ["CausalStateAnalysis", "causal_state_analysis", "spectral_excess_entropy"]
+
+_DENSE_LIMIT = 3000  # above this many states, stationary laws and solves go sparse
+_MACHINE_LIMIT = 5000  # build a dense Presentation of the epsilon-machine only below this
+
+
+@dataclass(frozen=True, eq=False)
+class CausalStateAnalysis:
+    """Internal value behind :class:`~occamlab.processes.ProcessInfo` (not a rendered result).
+
+    ``successor``/``probability`` describe the recurrent causal states (the epsilon-machine's
+    unifilar graph) and ``stationary`` their stationary law; for a truncated search these are the
+    recurrent states found, with ``stationary`` their exact depth-``depth`` probabilities and
+    ``left_out = 1 - sum(stationary)``.
+    """
+
+    successor: np.ndarray
+    probability: np.ndarray
+    stationary: np.ndarray
+    machine: Presentation | None
+    truncated: bool
+    left_out: float
+    graph: MixedStateGraph | None
+    depth: int
+    excess_entropy: float | None
+    excess_entropy_exact: bool
+    markov_order: int | None
+    method: str
+
+    @property
+    def n_causal_states(self) -> int | None:
+        return None if self.truncated else int(self.stationary.size)
+
+    @property
+    def statistical_complexity(self) -> float | None:
+        if self.stationary.size == 0:
+            return None
+        return float(entropy_bits(self.stationary))
+
+    @property
+    def entropy_rate(self) -> float | None:
+        """``h_mu = sum_s pi_s H[X | s]`` when the causal states are complete."""
+        if self.truncated:
+            return None
+        return float(self.stationary @ entropy_bits(self.probability, axis=1))
+
+
+def _stationary_graph(successor: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    n = successor.shape[0]
+    if n <= _DENSE_LIMIT:
+        W = np.zeros((n, n))
+        i, x = np.nonzero(successor >= 0)
+        np.add.at(W, (i, successor[i, x]), probability[i, x])
+        return stationary_of(W)
+    W = _sparse_w(successor, probability)
+    # Solve pi (I - W) = 0 with the last equation replaced by sum(pi) = 1.
+    M = (identity(n, format="csr") - W).T.tolil()
+    M[n - 1, :] = np.ones(n)
+    b = np.zeros(n)
+    b[-1] = 1.0
+    pi = spsolve(M.tocsc(), b)
+    pi = np.clip(pi, 0, None)
+    return pi / pi.sum()
+
+
+def _sparse_w(successor: np.ndarray, probability: np.ndarray) -> csr_matrix:
+    n = successor.shape[0]
+    i, x = np.nonzero(successor >= 0)
+    return csr_matrix((probability[i, x], (i, successor[i, x])), shape=(n, n))
+
+
+def spectral_excess_entropy(
+    successor: np.ndarray, probability: np.ndarray, start: int, stationary: np.ndarray
+) -> float:
+    """``E = <delta_start| (I - W + 1 pi)^-1 |H> - h_mu`` for a finite unifilar MSP, bits.
+
+    ``stationary`` is the stationary law over all states of the graph (zero on transients).
+    """
+    n = successor.shape[0]
+    H = entropy_bits(probability, axis=1)
+    h_mu = float(stationary @ H)
+    if n <= _DENSE_LIMIT:
+        W = np.zeros((n, n))
+        i, x = np.nonzero(successor >= 0)
+        np.add.at(W, (i, successor[i, x]), probability[i, x])
+        M = np.eye(n) - W + np.outer(np.ones(n), stationary)
+        sol = np.linalg.solve(M, H)
+    else:
+        W = _sparse_w(successor, probability)
+
+        def mv(v: np.ndarray) -> np.ndarray:
+            return v - W @ v + (stationary @ v) * np.ones(n)
+
+        op = LinearOperator((n, n), matvec=mv, dtype=float)
+        sol, info = gmres(op, H, rtol=1e-13, atol=0.0, restart=200, maxiter=2000)
+        if info != 0:  # pragma: no cover - ill-conditioned huge graphs
+            return float("nan")
+    return float(sol[start] - h_mu)
+
+
+def _longest_path(q_succ: np.ndarray, transient: np.ndarray, start: int) -> int | None:
+    """Length of the longest walk from ``start`` through transient states (None if a cycle)."""
+    if not transient[start]:
+        return 0
+    memo: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[tuple[int, int]] = [(start, 0)]
+    # Iterative DFS with post-order evaluation: longest[v] = 1 + max over transient successors.
+    while stack:
+        v, k = stack.pop()
+        if k == 0:
+            if v in memo:
+                continue
+            on_stack.add(v)
+        nxt = [int(u) for u in q_succ[v] if u >= 0 and transient[u]]
+        if k < len(nxt):
+            stack.append((v, k + 1))
+            u = nxt[k]
+            if u in on_stack:
+                return None
+            if u not in memo:
+                stack.append((u, 0))
+            continue
+        on_stack.discard(v)
+        memo[v] = 1 + max((memo[u] for u in nxt), default=0)
+    return memo[start]
+
+
+def causal_state_analysis(
+    presentation: Presentation,
+    *,
+    tol: float = DEFAULT_TOL,
+    max_states: int = DEFAULT_MAX_STATES,
+    max_depth: int | None = None,
+    method: str = "auto",
+) -> CausalStateAnalysis:
+    """Causal states, exact ``E`` and Markov order of the process a presentation generates.
+
+    Parameters
+    ----------
+    presentation : Presentation
+        Irreducible presentation (unifilar or not).
+    tol : float
+        Belief-merging and probability-comparison tolerance (default 1e-9).
+    max_states, max_depth : int
+        Caps of the mixed-state search (see :func:`mixed_state_graph`).
+    method : {"auto", "mixed-states"}
+        ``"auto"`` minimizes a unifilar presentation directly; ``"mixed-states"`` always goes
+        through the mixed-state presentation (an independent second algorithm).
+    """
+    if method not in ("auto", "mixed-states"):
+        raise ConfigError(f"method must be 'auto' or 'mixed-states', got {method!r}")
+    pi = presentation.stationary_distribution()  # validates irreducibility
+    syms = presentation.symbols
+    g0: MixedStateGraph | None = None
+    approximate = False
+    E0: float | None = None
+    if method == "auto" and presentation.is_unifilar():
+        succ, prob = unifilar_graph(presentation)
+        lab = refine_partition(succ, prob, tol=tol)
+        r_succ, r_prob, _ = quotient(succ, prob, lab)
+        r_pi = np.bincount(lab, weights=pi, minlength=r_succ.shape[0])
+        how = "minimized presentation"
+    else:
+        how = "mixed states"
+        g0 = mixed_state_graph(presentation, tol=tol, max_states=max_states, max_depth=max_depth)
+        found = _recurrent_from_graph(g0, tol)
+        if found is None:
+            return _truncated(g0)
+        r_succ, r_prob, r_pi, E0 = found
+        approximate = not g0.exact
+    machine = _machine(r_succ, r_prob, syms, presentation.name)
+    E, E_exact, order, depth = E0, E0 is not None, None, 0 if g0 is None else g0.max_depth
+    if machine is not None:
+        g = mixed_state_graph(machine, tol=tol, max_states=max_states, max_depth=max_depth)
+        depth = g.max_depth
+        if g.complete:
+            if E is None:
+                found = _recurrent_from_graph(g, tol)
+                assert found is not None
+                E, E_exact = found[3], True
+            delta = g.beliefs.max(axis=1) > 1.0 - tol
+            order = _longest_path(g.successor, ~delta, 0)
+        elif E is None:
+            h_mu = float(r_pi @ entropy_bits(r_prob, axis=1))
+            E = float(np.sum(_h_of_L(g) - h_mu))  # lower bound: the missing terms are >= 0
+    return CausalStateAnalysis(
+        successor=r_succ, probability=r_prob, stationary=r_pi, machine=machine,
+        truncated=approximate, left_out=0.0, graph=g0, depth=depth, excess_entropy=E,
+        excess_entropy_exact=E_exact and not approximate, markov_order=order,
+        method=how + (" (closed by merging beliefs within tol)" if approximate else ""),
+    )
+
+
+def _h_of_L(g: MixedStateGraph) -> np.ndarray:
+    """``h(l) = <delta_pi| W^(l-1) |H>`` for l = 1 .. max_depth (on expanded states)."""
+    H = g.next_symbol_entropy()
+    mass = np.zeros(g.n_states)
+    mass[0] = 1.0
+    out = []
+    for _ in range(g.max_depth):
+        out.append(float(mass @ H))
+        mass = g.push(mass)
+    return np.asarray(out)
+
+
+def _recurrent_from_graph(
+    g: MixedStateGraph, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None] | None:
+    """Minimized recurrent part (succ, prob, pi) and E of a mixed-state graph, or None."""
+    if g.complete:
+        lab = refine_partition(g.successor, g.probability, tol=tol)
+        q_succ, q_prob, _ = quotient(g.successor, g.probability, lab)
+        comps, _ = closed_components(q_succ)
+        rec = np.concatenate(comps)
+        r_succ, r_prob = _restrict(q_succ, q_prob, rec)
+        r_pi = _stationary_graph(r_succ, r_prob)
+        q_pi = np.zeros(q_succ.shape[0])
+        q_pi[rec] = r_pi
+        return r_succ, r_prob, r_pi, spectral_excess_entropy(q_succ, q_prob, int(lab[0]), q_pi)
+    comps, closed = closed_components(g.successor, ~g.expanded)
+    if not comps or not all(closed):
+        return None
+    # A finite recurrent part, closed, although the transient part goes on.
+    sub_succ, sub_prob = _restrict(g.successor, g.probability, np.concatenate(comps))
+    lab = refine_partition(sub_succ, sub_prob, tol=tol)
+    r_succ, r_prob, _ = quotient(sub_succ, sub_prob, lab)
+    return r_succ, r_prob, _stationary_graph(r_succ, r_prob), None
+
+
+def _restrict(succ: np.ndarray, prob: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, ...]:
+    mapping = np.full(succ.shape[0], -1, dtype=np.int64)
+    mapping[keep] = np.arange(keep.size)
+    sub = succ[keep]
+    return np.where(sub >= 0, mapping[np.maximum(sub, 0)], -1), prob[keep]
+
+
+def _truncated(g: MixedStateGraph) -> CausalStateAnalysis:
+    """Infinitely many causal states: report the recurrent ones found and what is left out."""
+    h = _h_of_L(g)
+    mass = g.depth_distributions(g.max_depth)
+    comps, _ = closed_components(g.successor, ~g.expanded)
+    rec = np.concatenate(comps) if comps else np.arange(0, dtype=np.int64)
+    rec = rec[mass[rec] > 0]
+    r_succ, r_prob = _restrict(g.successor, g.probability, rec)
+    p_rec = mass[rec]  # exact stationary probabilities of these causal states
+    # Lower bound on E: h(l) >= h(L) >= h_mu, so sum_l (h(l) - h(L)) <= sum_l (h(l) - h_mu).
+    E_low = float(np.sum(h - h[-1])) if h.size else None
+    return CausalStateAnalysis(
+        successor=r_succ, probability=r_prob, stationary=p_rec, machine=None,
+        truncated=True, left_out=float(max(0.0, 1.0 - p_rec.sum())), graph=g, depth=g.max_depth,
+        excess_entropy=E_low, excess_entropy_exact=False, markov_order=None,
+        method="mixed states (truncated)",
+    )
+
+
+def _machine(succ: np.ndarray, prob: np.ndarray, syms: tuple[str, ...],
+             name: str) -> Presentation | None:
+    if succ.shape[0] > _MACHINE_LIMIT:
+        return None
+    return graph_presentation(succ, prob, symbols=syms, name=f"{name} epsilon-machine")
