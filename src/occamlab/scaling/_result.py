@@ -1,0 +1,221 @@
+"""``FitResult``: an immutable record of a fitted law, its uncertainty and its diagnostics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from occamlab._render import Rendered, Table, jsonable
+from occamlab.errors import ConfigError
+from occamlab.scaling._forms import LawForm, get_form
+
+__all__ = ["FitResult", "Prediction"]
+
+
+def _floats(xs: Any) -> tuple[float, ...]:
+    return tuple(float("nan") if v is None else float(v) for v in xs)
+
+
+@dataclass(frozen=True)
+class Prediction(Rendered):
+    """Predicted values with an interval; ``method`` says how the interval was made."""
+
+    inputs: Mapping[str, tuple[float, ...]]
+    value: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    level: float
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Prediction:
+        return cls(
+            inputs={k: _floats(v) for k, v in d["inputs"].items()},
+            value=_floats(d["value"]),
+            lower=_floats(d["lower"]),
+            upper=_floats(d["upper"]),
+            level=float(d["level"]),
+            method=str(d["method"]),
+        )
+
+    def _tables(self) -> list[Table]:
+        names = list(self.inputs)
+        rows = [
+            [*(self.inputs[k][i] for k in names), self.value[i], self.lower[i], self.upper[i]]
+            for i in range(len(self.value))
+        ]
+        pct = f"{100 * self.level:g}%"
+        return [Table("Prediction", [*names, "value", f"{pct} lower", f"{pct} upper"], rows,
+                      [f"interval: {self.method}"])]
+
+
+@dataclass(frozen=True)
+class FitResult(Rendered):
+    """A fitted scaling law.
+
+    ``params``, ``stderr`` and ``ci`` are in natural units (``E``, ``A``, ...); ``theta``,
+    ``covariance`` and ``bootstrap`` are in the fitter's internal coordinates (logarithms of
+    positive scale parameters), which is where intervals are made. ``objective`` is the mean loss
+    (Huber or least squares) of the residuals at the optimum, unscaled.
+    """
+
+    form: str
+    formula: str
+    param_names: tuple[str, ...]
+    params: Mapping[str, float]
+    stderr: Mapping[str, float]
+    ci: Mapping[str, tuple[float, float]]
+    level: float
+    interval_method: str
+    objective: float
+    loss: str
+    delta: float
+    space: str
+    n_points: int
+    n_starts: int
+    n_starts_at_best: int
+    converged: bool
+    at_bound: tuple[str, ...]
+    fixed: tuple[str, ...]
+    warnings: tuple[str, ...]
+    inputs: Mapping[str, tuple[float, ...]]
+    observed: tuple[float, ...]
+    residuals: tuple[float, ...]
+    theta: tuple[float, ...]
+    covariance: tuple[tuple[float, ...], ...] | None
+    bootstrap: tuple[tuple[float, ...], ...] | None
+    form_options: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- use --------------------------------------------------------------------------------
+    def law(self) -> LawForm:
+        """The form object (built-in forms only; custom forms are not stored)."""
+        try:
+            return get_form(self.form, **dict(self.form_options))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"form {self.form!r} is not built in; call predict(..., form=YourForm) instead"
+            ) from exc
+
+    def predict(self, *, level: float | None = None, form: LawForm | None = None,
+                **inputs: Any) -> Prediction:
+        """Predict at new inputs with an interval.
+
+        With bootstrap draws the interval is the percentile interval of the predictions over the
+        draws; otherwise the delta method on the internal covariance, in the form's residual space
+        (so intervals of a log-space law are symmetric in log), then mapped back.
+        """
+        law = form or self.law()
+        level = self.level if level is None else float(level)
+        arrays = {k: np.atleast_1d(np.asarray(inputs[k], float)) for k in law.inputs if k in inputs}
+        missing = [k for k in law.inputs if k not in arrays]
+        if missing:
+            raise ConfigError(f"predict needs inputs {list(law.inputs)}; missing {missing}")
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+        flat = {k: np.broadcast_to(a, shape).ravel() for k, a in arrays.items()}
+        prep = law.prepare(flat)
+        theta = np.array(self.theta)[None, :]
+        z = law.value(theta, prep)[0]
+        if self.bootstrap:
+            zb = law.value(np.array(self.bootstrap), prep)
+            q = (1 - level) / 2
+            lo, hi = np.nanquantile(zb, q, axis=0), np.nanquantile(zb, 1 - q, axis=0)
+            method = f"bootstrap percentile over {len(self.bootstrap)} refits"
+        elif self.covariance is not None:
+            J = law.jacobian(theta, prep)[0]
+            cov = np.array(self.covariance)
+            sd = np.sqrt(np.maximum(np.einsum("np,pq,nq->n", J, cov, J), 0.0))
+            zq = stats.norm.ppf(0.5 + level / 2)
+            lo, hi = z - zq * sd, z + zq * sd
+            method = f"delta method on the Hessian covariance, in {law.space} space"
+        else:
+            lo = hi = np.full_like(z, np.nan)
+            method = "none (no covariance: the fit is singular)"
+        return Prediction(
+            inputs={k: tuple(map(float, v)) for k, v in flat.items()},
+            value=tuple(map(float, law.untransform(z))),
+            lower=tuple(map(float, law.untransform(lo))),
+            upper=tuple(map(float, law.untransform(hi))),
+            level=level,
+            method=method,
+        )
+
+    def plot(self, path: str | None = None, **kwargs: Any) -> Any:
+        """Data, fitted curves and residuals; see :func:`occamlab.scaling.plot_fit`."""
+        from occamlab.scaling._plot import plot_fit
+
+        return plot_fit(self, path=path, **kwargs)
+
+    # --- rendering --------------------------------------------------------------------------
+    def _tables(self) -> list[Table]:
+        pct = f"{100 * self.level:g}%"
+        rows = []
+        for name in self.param_names:
+            lo, hi = self.ci.get(name, (math.nan, math.nan))
+            flag = "fixed" if name in self.fixed else ("at bound" if name in self.at_bound else "")
+            rows.append([name, self.params[name], self.stderr.get(name, math.nan), lo, hi, flag])
+        notes = [
+            f"{self.n_points} points, loss {self.loss}"
+            + (f" (delta {self.delta:g})" if self.loss == "huber" else "")
+            + f" on {self.space} residuals; objective {self.objective:.6g}",
+            f"{self.n_starts} starts, {self.n_starts_at_best} reached the best objective; "
+            f"converged: {'yes' if self.converged else 'NO'}",
+            f"intervals: {self.interval_method}",
+        ]
+        notes += [f"warning: {w}" for w in self.warnings]
+        out = [Table(f"Fit: {self.formula}", ["param", "value", "stderr", f"{pct} lower",
+                                              f"{pct} upper", ""], rows, notes)]
+        alloc = self.config.get("optimal_allocation")
+        if alloc:
+            out.append(Table("Compute-optimal allocation (C = 6 N D)",
+                             ["quantity", "value"], [[k, v] for k, v in alloc.items()
+                                                     if not isinstance(v, dict | list)]))
+        return out
+
+    def residual_table(self) -> Table:
+        names = list(self.inputs)
+        rows = [[*(self.inputs[k][i] for k in names), self.observed[i], self.residuals[i]]
+                for i in range(self.n_points)]
+        return Table("Residuals", [*names, "observed", f"residual ({self.space})"], rows)
+
+    # --- serialization ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["ci95" if abs(self.level - 0.95) < 1e-12 else "ci"] = d.pop("ci")
+        return jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FitResult:
+        d = dict(d)
+        ci = d.pop("ci95", None) or d.pop("ci", {})
+
+        def nested(v: Any) -> tuple[tuple[float, ...], ...] | None:
+            return None if v is None else tuple(_floats(r) for r in v)
+
+        def num(v: Any) -> float:
+            return float("nan") if v is None else float(v)
+
+        return cls(
+            form=d["form"], formula=d["formula"], param_names=tuple(d["param_names"]),
+            params={k: num(v) for k, v in d["params"].items()},
+            stderr={k: num(v) for k, v in d["stderr"].items()},
+            ci={k: (num(v[0]), num(v[1])) for k, v in ci.items()},
+            level=float(d["level"]), interval_method=d["interval_method"],
+            objective=num(d["objective"]), loss=d["loss"], delta=float(d["delta"]),
+            space=d["space"], n_points=int(d["n_points"]), n_starts=int(d["n_starts"]),
+            n_starts_at_best=int(d["n_starts_at_best"]), converged=bool(d["converged"]),
+            at_bound=tuple(d["at_bound"]), fixed=tuple(d["fixed"]), warnings=tuple(d["warnings"]),
+            inputs={k: _floats(v) for k, v in d["inputs"].items()},
+            observed=_floats(d["observed"]), residuals=_floats(d["residuals"]),
+            theta=_floats(d["theta"]), covariance=nested(d["covariance"]),
+            bootstrap=nested(d["bootstrap"]), form_options=dict(d.get("form_options", {})),
+            config=dict(d.get("config", {})),
+        )
