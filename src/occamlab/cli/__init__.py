@@ -22,6 +22,9 @@ __all__ = ["main", "COMMANDS"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("occamlab.cli.fit", "fit a scaling law (chinchilla, isoflop, power-law, transfer, ...)"),
     "demo": ("occamlab.cli.demo", "run the main job on bundled real data and write its report"),
+    "train": ("occamlab.cli.train", "train a small transformer from a TOML config (or --export one)"),
+    "finetune": ("occamlab.cli.finetune", "fine-tune a checkpoint: full, frozen-embedding or LoRA"),
+    "data": ("occamlab.cli.data", "corpora available offline (occam data list)"),
 }
 
 

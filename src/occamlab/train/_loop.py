@@ -1,0 +1,392 @@
+"""The training loop: AdamW, warm-up + cosine, clipping, evaluation, early stopping, resume.
+
+A run directory ``out`` holds::
+
+    best/             checkpoint at the validation optimum (model.safetensors + config.json)
+    last/             resumable checkpoint (adds optimizer.safetensors + train_state.json)
+    loss_curve.jsonl  one line per step: step, tokens, loss, lr (and val_loss, train_loss on evals)
+    summary.json      TrainResult.to_dict()
+
+Batches depend only on ``(seed, step)`` and the state saved in ``last/`` is complete, so a run
+killed and resumed from ``last/`` ends with exactly the losses of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from occamlab.errors import ConfigError, DataError
+
+from ._checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
+from ._config import TrainConfig
+from ._corpora import load_corpus
+from ._data import TokenSplit, as_tokens, iter_windows, sample_batch, split_tokens
+from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
+from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
+
+__all__ = ["train", "evaluate", "default_threads", "prepare_split"]
+
+
+def default_threads() -> int:
+    """Torch threads for one run: 2 when two cores are free, else 1.
+
+    Alone on 2 cores, 2 threads are faster at every measured size (benchmarks/bench_train.py);
+    on a busy machine a second thread oversubscribes the cores and is several times slower, so
+    the 1-minute load average decides. Sweeps of independent runs should pass ``threads=1`` per
+    worker (two 1-thread workers beat one 2-thread run in throughput; see docs/train.md).
+    """
+    cpus = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - platforms without a load average
+        busy = 0.0
+    free = cpus - busy
+    return 2 if cpus >= 2 and free >= 1.5 else 1
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, tokens: np.ndarray, *, context: int, max_tokens: int, batch_size: int = 32
+) -> float:
+    """Mean next-token loss (nats) over the first ``max_tokens`` tokens, in disjoint windows."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in iter_windows(tokens, context=context, batch_size=batch_size, max_tokens=max_tokens):
+        logits = model(x)
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"
+        )
+        total += float(loss)
+        count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+def prepare_split(config: TrainConfig, tokens: Any = None, val_tokens: Any = None) -> TokenSplit:
+    """Training/validation tokens for ``config``: from arrays if given, else from its corpus.
+
+    Raises
+    ------
+    DataError
+        Token ids outside the vocabulary, or too few training tokens for the requested steps
+        (``steps * batch_size * context > max_epochs * n_train``).
+    """
+    V, T = config.model.vocab_size, config.model.context
+    source = f"corpus {config.data.corpus!r}" if tokens is None else "the given tokens"
+    if tokens is None:
+        tokens = load_corpus(config.data.corpus, max_bytes=config.data.max_bytes)
+    tokens = as_tokens(tokens, vocab_size=V)
+    if val_tokens is None:
+        split = split_tokens(tokens, val_fraction=config.data.val_fraction, context=T)
+    else:
+        val = as_tokens(val_tokens, vocab_size=V)
+        if tokens.size <= T or val.size <= T:
+            raise DataError(
+                f"training and validation tokens need more than context {T} tokens each"
+            )
+        split = TokenSplit(train=tokens, val=val)
+    requested = config.steps * config.tokens_per_step
+    allowed = config.data.max_epochs * split.train.size
+    if requested > allowed:
+        raise DataError(
+            f"{source} is too small: {config.steps} steps x "
+            f"{config.tokens_per_step} tokens = {requested} training tokens, but it has "
+            f"{split.train.size} training tokens and data.max_epochs = {config.data.max_epochs}; "
+            "lower steps or batch_size, or raise data.max_epochs"
+        )
+    return split
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=config.lr, betas=(config.beta1, config.beta2), foreach=False
+    )
+
+
+def _progress(enabled: bool, total: int) -> Any:
+    if not enabled:
+        return nullcontext(None)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+def fit(
+    model: nn.Module,
+    config: TrainConfig,
+    split: TokenSplit,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    callback: Callable[[StepEvent], None] | None = None,
+    export: Callable[[nn.Module], Transformer] = lambda m: m,  # type: ignore[assignment,return-value]
+    mode: str = "pretrain",
+    record: dict[str, Any] | None = None,
+) -> tuple[Transformer, TrainResult]:
+    """Optimise ``model`` (its parameters with ``requires_grad``) on ``split`` under ``config``."""
+    base = export(model)
+    mcfg = base.config
+    T = mcfg.context
+    out_dir = Path(out) if out is not None else None
+    record = config.to_dict() if record is None else record
+    threads = config.threads or default_threads()
+    opt = _optimizer(model, config)
+    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    params = [p for p in model.parameters() if p.requires_grad]
+    state: dict[str, Any] = {
+        "step": 0,
+        "best_val": math.inf,
+        "best_step": 0,
+        "bad_evals": 0,
+        "recent": [],
+        "evals": [],
+        "train_time": 0.0,
+        "stopped_early": False,
+    }
+    if resume:
+        if out_dir is None or not (out_dir / "last" / "train_state.json").is_file():
+            raise DataError(f"cannot resume: no resumable checkpoint in {str(out_dir)!r}/last")
+        saved = json.loads((out_dir / "last" / "config.json").read_text()).get("train")
+        if saved != record:
+            raise ConfigError(f"cannot resume {out_dir}: its config differs from this run's config")
+        last, _ = load_checkpoint(out_dir / "last")
+        base.load_state_dict(last.state_dict())
+        state.update(load_optimizer_state(out_dir / "last", opt))
+        if state["best_val"] is None:
+            state["best_val"] = math.inf
+    curve_path = out_dir / "loss_curve.jsonl" if out_dir is not None else None
+    if curve_path is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        kept = []
+        if resume and curve_path.exists():
+            kept = [
+                ln
+                for ln in curve_path.read_text().splitlines()
+                if ln and json.loads(ln)["step"] <= state["step"]
+            ]
+        curve_path.write_text("".join(ln + "\n" for ln in kept))
+    best_state = {k: v.clone() for k, v in base.state_dict().items()}
+    if resume and out_dir is not None and (out_dir / "best").is_dir():
+        best_state = load_checkpoint(out_dir / "best")[0].state_dict()
+
+    def save_last() -> None:
+        if out_dir is not None:
+            saved_state = dict(state)
+            if not math.isfinite(saved_state["best_val"]):
+                saved_state["best_val"] = None  # JSON has no infinity
+            save_checkpoint(
+                out_dir / "last",
+                export(model),
+                train_config=record,
+                optimizer=opt,
+                train_state=saved_state,
+            )
+            # the base module shares its parameters with ``model``; optimizer indices refer to them
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    model.train()
+    curve = curve_path.open("a") if curve_path is not None else None
+    try:
+        with _progress(progress, config.steps) as bar:
+            task = (
+                bar.add_task("train", total=config.steps, completed=state["step"], info="")
+                if bar is not None
+                else None
+            )
+            while state["step"] < config.steps and not state["stopped_early"]:
+                step = state["step"]
+                lr = lr_at(
+                    step,
+                    lr=config.lr,
+                    steps=config.steps,
+                    warmup_steps=config.warmup_steps,
+                    min_lr_ratio=config.min_lr_ratio,
+                )
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                x, y = sample_batch(
+                    split.train,
+                    context=T,
+                    batch_size=config.batch_size,
+                    seed=config.seed,
+                    step=step,
+                )
+                t0 = time.perf_counter()
+                logits = model(x)
+                loss = nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.size(-1)), y.reshape(-1)
+                )
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    save_last()
+                    where = (
+                        f"; the last finite state was saved to {out_dir / 'last'}"
+                        if out_dir
+                        else ""
+                    )
+                    raise TrainingDiverged(
+                        f"loss became {loss_value} at step {step}{where}; lower lr or set grad_clip"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+                opt.step()
+                state["train_time"] += time.perf_counter() - t0
+                state["step"] = step + 1
+                state["recent"] = (state["recent"] + [loss_value])[-config.eval_every :]
+                tokens = state["step"] * config.tokens_per_step
+                line: dict[str, Any] = {
+                    "step": state["step"],
+                    "tokens": tokens,
+                    "loss": loss_value,
+                    "lr": lr,
+                }
+                is_eval = state["step"] % config.eval_every == 0 or state["step"] == config.steps
+                if is_eval:
+                    val = evaluate(model, split.val, context=T, max_tokens=config.eval_tokens)
+                    train_loss = float(np.mean(state["recent"]))
+                    line.update(val_loss=val, train_loss=train_loss)
+                    state["evals"].append([state["step"], tokens, train_loss, val])
+                    if val < state["best_val"]:
+                        state.update(best_val=val, best_step=state["step"], bad_evals=0)
+                        best = export(model)
+                        best_state = {k: v.detach().clone() for k, v in best.state_dict().items()}
+                        if out_dir is not None:
+                            save_checkpoint(out_dir / "best", best, train_config=record)
+                    else:
+                        state["bad_evals"] += 1
+                        if config.patience and state["bad_evals"] >= config.patience:
+                            state["stopped_early"] = True
+                if curve is not None:
+                    curve.write(json.dumps(line) + "\n")
+                    curve.flush()
+                if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
+                    save_last()
+                if bar is not None:
+                    rate = tokens / max(state["train_time"], 1e-9)
+                    bar.update(
+                        task,
+                        completed=state["step"],
+                        info=f"loss {loss_value:.3f}  {rate / 1e3:.1f}k tok/s",
+                    )
+                if callback is not None:
+                    callback(
+                        StepEvent(
+                            step=state["step"],
+                            tokens=tokens,
+                            loss=loss_value,
+                            lr=lr,
+                            val_loss=line.get("val_loss"),
+                        )
+                    )
+        save_last()
+    finally:
+        if curve is not None:
+            curve.close()
+        torch.set_num_threads(old_threads)
+    final = export(model)
+    final_val = state["evals"][-1][3]
+    final.load_state_dict(best_state)
+    final.eval()
+    result = TrainResult(
+        n_params=n_params(mcfg),
+        n_params_non_embedding=n_params_non_embedding(mcfg),
+        n_params_trainable=n_trainable,
+        tokens_seen=state["step"] * config.tokens_per_step,
+        steps=state["step"],
+        final_train_loss=float(np.mean(state["recent"])),
+        final_val_loss=final_val,
+        best_val_loss=state["best_val"],
+        best_step=state["best_step"],
+        stopped_early=state["stopped_early"],
+        tokens_per_second=state["step"] * config.tokens_per_step / max(state["train_time"], 1e-9),
+        flops_per_token=flops_per_token(mcfg),
+        threads=threads,
+        mode=mode,
+        evals=tuple((int(s), int(t), float(a), float(b)) for s, t, a, b in state["evals"]),
+        config=record,
+    )
+    if out_dir is not None:
+        from occamlab._render import jsonable
+
+        tmp = out_dir / ".summary.json.tmp"
+        tmp.write_text(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, out_dir / "summary.json")
+    return final, result
+
+
+def train(
+    config: TrainConfig,
+    *,
+    tokens: Any = None,
+    val_tokens: Any = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    callback: Callable[[StepEvent], None] | None = None,
+) -> tuple[Transformer, TrainResult]:
+    """Train a :class:`Transformer` from scratch; returns (model at the validation optimum, result).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Model shape, data, optimiser and schedule (frozen).
+    tokens, val_tokens : array of int, optional
+        Token ids to train on (e.g. a process's symbol sequence); by default ``config.data.corpus``
+        is loaded and its tail held out. With ``val_tokens`` the validation set is given explicitly.
+    out : path, optional
+        Run directory (checkpoints, loss curve, summary). Without it nothing is written.
+    resume : bool
+        Continue from ``out/last`` (same config required).
+    callback : callable, optional
+        Called with a :class:`StepEvent` after every step.
+
+    Raises
+    ------
+    DataError, ConfigError, TrainingDiverged
+    """
+    split = prepare_split(config, tokens, val_tokens)
+    model = Transformer(config.model, seed=config.seed)
+    return fit(model, config, split, out=out, resume=resume, progress=progress, callback=callback)
+
+
+def clone_model(model: Transformer) -> Transformer:
+    """An independent copy of a model (used by fine-tuning, which never edits its input)."""
+    return copy.deepcopy(model)

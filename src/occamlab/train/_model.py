@@ -1,0 +1,164 @@
+"""A readable decoder-only transformer (pre-LayerNorm, GPT-2 layout) and its exact size and cost.
+
+Parameter counts follow Kaplan et al. 2020 (arXiv:2001.08361): the non-embedding count N leaves out
+the token and position embeddings (and an untied unembedding); for ``d_mlp = 4 d`` and biases it is
+``N = L (12 d^2 + 13 d) + 2 d``. Training compute is about ``6 N`` FLOPs per token.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._config import ModelConfig
+
+__all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token"]
+
+
+class Attention(nn.Module):
+    """Causal multi-head self-attention through ``scaled_dot_product_attention``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_head = cfg.n_head
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
+        shape = (B, T, self.n_head, C // self.n_head)
+        q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))  # (B, H, T, C/H)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, C/H)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(cfg.d_model, cfg.mlp_width)
+        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # tanh-approximate GELU, as GPT-2 ("gelu_new"), so the export is exact
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(nn.Module):
+    """Decoder-only transformer: ``forward(idx) -> logits`` with idx (B, T) int64, logits (B, T, V).
+
+    Weights are initialised from ``seed`` through a private generator (no global seeding):
+    linear and embedding weights ~ N(0, 0.02^2), the two residual output projections of each
+    block ~ N(0, (0.02 / sqrt(2 L))^2) as in GPT-2, biases 0, LayerNorm gains 1.
+
+    Examples
+    --------
+    >>> from occamlab.train import ModelConfig, Transformer
+    >>> cfg = ModelConfig(vocab_size=8, context=16, d_model=8, n_layer=1, n_head=2)
+    >>> m = Transformer(cfg, seed=0)
+    >>> tuple(m(torch.zeros(2, 16, dtype=torch.long)).shape)
+    (2, 16, 8)
+    """
+
+    def __init__(self, config: ModelConfig, *, seed: int | None = 0) -> None:
+        super().__init__()
+        self.config = config
+        # torch's default initialisers draw from the global generator: build the layers with it
+        # forked (restored afterwards), then initialise from our own generator below.
+        with torch.random.fork_rng(devices=[]):
+            self.wte = nn.Embedding(config.vocab_size, config.d_model)
+            self.wpe = nn.Embedding(config.context, config.d_model)
+            self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+            self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+            self.head: nn.Linear | None = None
+            if not config.tie_embeddings:
+                self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if seed is not None:
+            self.reset_parameters(seed=seed)
+
+    @torch.no_grad()
+    def reset_parameters(self, *, seed: int) -> None:
+        """Re-initialise every parameter deterministically from ``seed``."""
+        g = torch.Generator().manual_seed(int(seed))
+        resid_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+            elif ".ln" in name or name.startswith("ln_f"):
+                p.fill_(1.0)
+            elif name.endswith("attn.proj.weight") or name.endswith("mlp.proj.weight"):
+                p.normal_(0.0, resid_std, generator=g)
+            else:
+                p.normal_(0.0, 0.02, generator=g)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        B, T = idx.shape
+        if T > self.config.context:
+            raise ValueError(
+                f"sequence length {T} exceeds the model's context {self.config.context}"
+            )
+        pos = torch.arange(T, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        x = self.ln_f(x)
+        weight = self.wte.weight if self.head is None else self.head.weight
+        return F.linear(x, weight)  # (B, T, V)
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy in nats."""
+        logits = self(idx)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def n_params(config: ModelConfig) -> int:
+    """Total trainable parameters (tied embeddings counted once)."""
+    d, V, T = config.d_model, config.vocab_size, config.context
+    head = 0 if config.tie_embeddings else V * d
+    return V * d + T * d + n_params_non_embedding(config) + head
+
+
+def n_params_non_embedding(config: ModelConfig) -> int:
+    """Non-embedding parameters N (Kaplan et al. 2020): blocks and the final LayerNorm.
+
+    Per block: LayerNorms ``4 d``; attention ``4 d^2 + 4 d``; MLP ``2 d m + m + d`` (m = d_mlp).
+    Token/position embeddings and the unembedding are excluded.
+    """
+    d, m, L = config.d_model, config.mlp_width, config.n_layer
+    per_block = 4 * d + (4 * d * d + 4 * d) + (2 * d * m + m + d)
+    return L * per_block + 2 * d
+
+
+def flops_per_token(config: ModelConfig, *, training: bool = True) -> int:
+    """Matrix-multiply FLOPs per token of a dense implementation at full context.
+
+    Forward: ``2 L (4 d^2 + 2 d m)`` (weight matmuls) ``+ 4 L T d`` (attention scores and
+    weighted values, no causal discount, as a dense kernel computes them) ``+ 2 d V``
+    (unembedding). Training (forward + backward) is 3x the forward. Element-wise work (biases,
+    LayerNorm, GELU, softmax) is not counted; Kaplan's approximation is ``6 N`` per token.
+    """
+    d, m, L, T, V = (
+        config.d_model,
+        config.mlp_width,
+        config.n_layer,
+        config.context,
+        config.vocab_size,
+    )
+    forward = 2 * L * (4 * d * d + 2 * d * m) + 4 * L * T * d + 2 * d * V
+    return 3 * forward if training else forward

@@ -1,0 +1,81 @@
+"""The transformer: exact parameter counts, FLOPs against torch's counter, causality, determinism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from occamlab.train import (
+    ModelConfig,
+    Transformer,
+    flops_per_token,
+    n_params,
+    n_params_non_embedding,
+)
+
+SHAPES = [
+    ModelConfig(vocab_size=256, context=64, d_model=16, n_layer=2, n_head=2),
+    ModelConfig(vocab_size=50, context=16, d_model=24, n_layer=3, n_head=3, d_mlp=40),
+    ModelConfig(vocab_size=3, context=8, d_model=8, n_layer=1, n_head=1, tie_embeddings=False),
+]
+
+
+@pytest.mark.parametrize("cfg", SHAPES)
+def test_parameter_counts_are_exact(cfg: ModelConfig) -> None:
+    model = Transformer(cfg, seed=0)
+    total = sum(p.numel() for p in model.parameters())
+    assert n_params(cfg) == total
+    emb = model.wte.weight.numel() + model.wpe.weight.numel()
+    if model.head is not None:
+        emb += model.head.weight.numel()
+    assert n_params_non_embedding(cfg) == total - emb
+
+
+def test_non_embedding_count_matches_kaplan_closed_form() -> None:
+    # d_mlp = 4d with biases: N = L (12 d^2 + 13 d) + 2 d
+    for d, L in [(16, 2), (64, 4), (128, 6)]:
+        cfg = ModelConfig(d_model=d, n_layer=L, n_head=4)
+        assert n_params_non_embedding(cfg) == L * (12 * d * d + 13 * d) + 2 * d
+
+
+@pytest.mark.parametrize("cfg", SHAPES[:2])
+def test_flops_per_token_match_torch_counter(cfg: ModelConfig) -> None:
+    model = Transformer(cfg, seed=0)
+    x = torch.zeros(2, cfg.context, dtype=torch.long)
+    n_tokens = x.numel()
+    # the math backend exposes the attention matmuls to the counter
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fwd:
+        model(x)
+    assert fwd.get_total_flops() == flops_per_token(cfg, training=False) * n_tokens
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as both:
+        model(x).sum().backward()
+    assert both.get_total_flops() == flops_per_token(cfg) * n_tokens
+
+
+def test_forward_shape_and_causality() -> None:
+    cfg = SHAPES[1]
+    model = Transformer(cfg, seed=1).eval()
+    x = torch.randint(0, cfg.vocab_size, (3, cfg.context), generator=torch.Generator().manual_seed(0))
+    logits = model(x)
+    assert logits.shape == (3, cfg.context, cfg.vocab_size)
+    y = x.clone()
+    y[:, 10:] = (y[:, 10:] + 1) % cfg.vocab_size  # change the future only
+    assert torch.allclose(model(y)[:, :10], logits[:, :10], atol=1e-6)
+    assert not torch.allclose(model(y)[:, 10:], logits[:, 10:])
+    with pytest.raises(ValueError, match="context"):
+        model(torch.zeros(1, cfg.context + 1, dtype=torch.long))
+
+
+def test_initialisation_is_seeded_and_leaves_global_rng_alone() -> None:
+    cfg = SHAPES[0]
+    state = torch.random.get_rng_state()
+    a, b, c = Transformer(cfg, seed=5), Transformer(cfg, seed=5), Transformer(cfg, seed=6)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a.wte.weight, c.wte.weight)
+    # initial loss of a fresh model is close to log V (uniform prediction)
+    x = torch.randint(0, 256, (4, 64), generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 256, (4, 64), generator=torch.Generator().manual_seed(1))
+    assert abs(a.loss(x, y).item() - torch.log(torch.tensor(256.0)).item()) < 0.05
