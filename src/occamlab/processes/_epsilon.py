@@ -66,6 +66,7 @@ class CausalStateAnalysis:
     excess_entropy_exact: bool
     markov_order: int | None
     method: str
+    approximate: bool = False
 
     @property
     def n_causal_states(self) -> int | None:
@@ -80,7 +81,7 @@ class CausalStateAnalysis:
     @property
     def entropy_rate(self) -> float | None:
         """``h_mu = sum_s pi_s H[X | s]`` when the causal states are complete."""
-        if self.truncated:
+        if self.truncated and not self.approximate:
             return None
         return float(self.stationary @ entropy_bits(self.probability, axis=1))
 
@@ -229,6 +230,7 @@ def causal_state_analysis(
         truncated=approximate, left_out=0.0, graph=g0, depth=depth, excess_entropy=E,
         excess_entropy_exact=E_exact and not approximate, markov_order=order,
         method=how + (" (closed by merging beliefs within tol)" if approximate else ""),
+        approximate=approximate,
     )
 
 

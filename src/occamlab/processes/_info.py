@@ -81,13 +81,13 @@ class ProcessInfo(Rendered):
         rows: list[list[Any]] = [
             ["statistical complexity C_mu", self.statistical_complexity,
              "lower bound" if self.truncated else "exact"],
-            ["entropy rate h_mu", self.entropy_rate,
-             "exact" if self.entropy_rate_exact else f"estimate, bounds {self.entropy_rate_bounds}"],
+            ["entropy rate h_mu", self.entropy_rate, "exact" if self.entropy_rate_exact
+             else f"estimate, bounds {self.entropy_rate_bounds}"],
             ["excess entropy E", self.excess_entropy, exact],
             ["crypticity chi = C_mu - E", self.crypticity, ""],
             ["causal states", self.n_causal_states if not self.truncated else "infinite", ""],
-            ["Markov order R", self.markov_order if self.markov_order is not None else "inf/unknown",
-             ""],
+            ["Markov order R",
+             self.markov_order if self.markov_order is not None else "inf/unknown", ""],
             ["presentation states", self.n_states, "unifilar" if self.unifilar else "non-unifilar"],
             ["presentation entropy H[pi]", self.generative_complexity, "generative complexity"],
         ]
@@ -141,7 +141,10 @@ def analyze(
     bounds = None
     if a.entropy_rate is not None:
         h_mu = a.entropy_rate
-        h_exact = True
+        h_exact = not a.approximate
+        if a.approximate:
+            notes.append("infinitely many causal states: beliefs within tol were merged, so "
+                         "C_mu and h_mu are limits accurate to about tol")
     else:
         est = estimate_entropy_rate(presentation, seed=seed)
         h_mu, bounds, h_exact = est.estimate, (est.lower, est.upper), False

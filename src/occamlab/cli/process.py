@@ -1,0 +1,180 @@
+"""``occam process``: list, info, generator, compare, sample (stochastic processes)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from typing import Any
+
+from occamlab.cli._common import add_json_option, atomic_write_bytes, parse_kv, write_json
+from occamlab.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("process", help="stochastic processes: info, minimal generators, "
+                              "compare, sample")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def common(sp: argparse.ArgumentParser, *, name_required: bool = True) -> None:
+        sp.add_argument("name", nargs="?" if not name_required else None,
+                        help="library process (see `occam process list`) or 'file'")
+        sp.add_argument("--param", action="append", metavar="K=V", default=[],
+                        help="process parameter, repeatable (e.g. --param p=0.3)")
+        sp.add_argument("--file", default=None, help="JSON or TOML file of matrices or edges")
+
+    sp = sub.add_parser("list", help="names, parameters, defaults and ranges")
+    add_json_option(sp)
+    sp.set_defaults(func=_list)
+
+    sp = sub.add_parser("info", help="C_mu, h_mu, E, crypticity, causal states")
+    common(sp, name_required=False)
+    sp.add_argument("--tol", type=float, default=1e-9, help="belief-merging tolerance")
+    sp.add_argument("--max-states", type=int, default=200_000, help="mixed-state cap")
+    sp.add_argument("--max-depth", type=int, default=None, help="mixed-state depth cap")
+    add_json_option(sp)
+    sp.set_defaults(func=_info)
+
+    sp = sub.add_parser("generator", help="least-entropy K-state generator of the process")
+    common(sp, name_required=False)
+    sp.add_argument("--states", type=int, required=True, metavar="K")
+    sp.add_argument("--starts", type=int, default=12, help="random starts (default 12)")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--word-length", type=int, default=None)
+    sp.add_argument("--word-tol", type=float, default=1e-6)
+    add_json_option(sp)
+    sp.set_defaults(func=_generator)
+
+    sp = sub.add_parser("compare", help="C_mu vs best generator (and Lohr) along a sweep")
+    common(sp)
+    sp.add_argument("--sweep", required=True, metavar="K=START:STOP:N",
+                    help="parameter sweep, e.g. p=0.01:0.49:49")
+    sp.add_argument("--states", type=int, default=2, help="generator states (default 2)")
+    sp.add_argument("--starts", type=int, default=2, help="random starts per point")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--plot", default=None, metavar="OUT.png")
+    add_json_option(sp)
+    sp.set_defaults(func=_compare)
+
+    sp = sub.add_parser("sample", help="sample sequences (and beliefs) to an .npz file")
+    common(sp, name_required=False)
+    sp.add_argument("-n", "--length", type=int, required=True)
+    sp.add_argument("--batch", type=int, default=1)
+    sp.add_argument("--beliefs", action="store_true", help="also save belief states")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True, metavar="FILE.npz")
+    sp.set_defaults(func=_sample)
+
+
+def _presentation(args: argparse.Namespace) -> Any:
+    from occamlab.processes import build_process, load_presentation
+
+    params = parse_kv(args.param, what="--param")
+    if args.file:
+        if params:
+            raise ConfigError("--param applies to library processes, not to --file")
+        return load_presentation(args.file)
+    if not args.name:
+        raise ConfigError("give a process NAME (see `occam process list`) or --file F")
+    return build_process(args.name, params)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from occamlab.processes import PROCESSES
+
+    rows = []
+    for spec in PROCESSES.values():
+        ps = ", ".join(f"{p.name}={p.default:g} in {p.range_text()}" for p in spec.params)
+        rows.append({"name": spec.name, "doc": spec.doc, "params": [
+            {"name": p.name, "default": p.default, "range": p.range_text(), "doc": p.doc}
+            for p in spec.params]})
+        print(f"{spec.name:14s} {ps or '-':40s} {spec.doc}")
+    if args.json:
+        write_json(rows, args.json)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from occamlab.processes import analyze
+
+    info = analyze(_presentation(args), tol=args.tol, max_states=args.max_states,
+                   max_depth=args.max_depth)
+    if args.json != "-":
+        print(info)
+    if args.json:
+        write_json(info.to_dict(), args.json)
+    return 0
+
+
+def _generator(args: argparse.Namespace) -> int:
+    from occamlab.processes import analyze, minimal_generator
+
+    pres = _presentation(args)
+    info = analyze(pres)
+    if info.truncated:
+        raise ConfigError(f"{pres.name} has infinitely many causal states; the generator search "
+                          "needs a finite-state process")
+    res = minimal_generator(
+        pres, args.states, n_starts=args.starts, seed=args.seed, word_length=args.word_length,
+        word_tol=args.word_tol, statistical_complexity=info.statistical_complexity,
+        excess_entropy=info.excess_entropy, target_states=info.n_causal_states,
+    )
+    if args.json != "-":
+        print(res)
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    return 0
+
+
+def _parse_sweep(text: str) -> tuple[str, list[float]]:
+    key, sep, rng = text.partition("=")
+    parts = rng.split(":")
+    if not sep or len(parts) != 3 or not key.strip():
+        raise ConfigError(f"--sweep expects K=START:STOP:N, got {text!r}")
+    try:
+        a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise ConfigError(f"--sweep expects numbers in K=START:STOP:N, got {text!r}") from None
+    if n < 1:
+        raise ConfigError(f"--sweep needs N >= 1, got {n}")
+    import numpy as np
+
+    return key.strip(), [float(v) for v in np.linspace(a, b, n)]
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from occamlab.processes import compare
+
+    key, values = _parse_sweep(args.sweep)
+    res = compare(args.name, key, values, params=parse_kv(args.param, what="--param"),
+                  states=args.states, n_starts=args.starts, seed=args.seed)
+    if args.json != "-":
+        print(res)
+    if args.plot:
+        fmt = str(args.plot).rsplit(".", 1)[-1].lower() if "." in str(args.plot) else "png"
+        if fmt not in ("png", "svg", "pdf"):
+            raise ConfigError(f"--plot must end in .png, .svg or .pdf, got {args.plot!r}")
+        tmp = io.BytesIO()
+        res.plot(tmp, format=fmt)
+        atomic_write_bytes(args.plot, tmp.getvalue())
+    if args.json:
+        write_json(res.to_dict(), args.json)
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from occamlab.processes import sample
+
+    if not str(args.out).endswith(".npz"):
+        raise ConfigError(f"--out must name a .npz file, got {args.out!r}")
+    s = sample(_presentation(args), args.length, batch=args.batch, seed=args.seed,
+               beliefs=args.beliefs)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **s.arrays(), seed=np.array(args.seed))
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(f"wrote {args.batch} x {args.length} symbols"
+          + (" with beliefs" if args.beliefs else "") + f" to {args.out}")
+    return 0

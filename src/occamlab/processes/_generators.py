@@ -1,0 +1,225 @@
+"""Minimal generators: the least state entropy over k-state presentations of a process.
+
+For a target process and a number of states ``k`` we search edge-emitting (possibly
+non-unifilar) presentations ``G`` with ``k`` states for
+
+    min H[pi_G]   subject to   Pr_G(w) = Pr(w) for every word w of length L.
+
+Word length: two presentations with ``n1`` and ``n2`` states generate the same stationary
+process iff their word probabilities agree up to length ``n1 + n2 - 1`` (the joint
+(n1+n2)-dimensional linear representation spans its reachable space within that many steps;
+Paz 1971, Ito, Amari & Kobayashi 1992). Words of length ``L`` determine all shorter ones by
+marginalizing, so matching length ``L = n1 + n2`` (one to spare) suffices. The search is a
+penalty method (``H + mu ||Pr_G - Pr||^2`` with growing ``mu``) by L-BFGS-B over row-normalized
+non-negative entries, from several seeded starts (plus any given warm starts), followed by a
+feasibility polish; the best feasible generator is kept and its word error reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from occamlab._render import Rendered, Table, jsonable
+from occamlab.errors import ConfigError
+from occamlab.processes._presentation import Presentation, entropy_bits, stationary_of
+
+__all__ = ["GeneratorResult", "minimal_generator"]
+
+
+@dataclass(frozen=True)
+class GeneratorResult(Rendered):
+    """Best k-state generator found (bits). ``found`` is False when no start was feasible."""
+
+    process: str
+    params: dict[str, Any]
+    states: int
+    generative_complexity: float | None
+    statistical_complexity: float
+    excess_entropy: float | None
+    matrices: list[list[list[float]]] | None
+    stationary: list[float] | None
+    max_word_error: float | None
+    word_length: int
+    word_tol: float
+    n_starts: int
+    n_feasible: int
+    found: bool
+    seed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorResult:
+        return cls(**d)
+
+    @property
+    def beats_prediction(self) -> bool:
+        return bool(self.found and self.generative_complexity is not None
+                    and self.generative_complexity < self.statistical_complexity - 1e-9)
+
+    def presentation(self) -> Presentation:
+        if self.matrices is None:
+            raise ConfigError("no feasible generator was found")
+        return Presentation(self.matrices, name=f"{self.process} {self.states}-state generator")
+
+    def _tables(self) -> list[Table]:
+        rows = [[self.states, self.generative_complexity, self.statistical_complexity,
+                 self.excess_entropy, self.max_word_error, self.word_length]]
+        notes = [f"{self.n_feasible} of {self.n_starts} starts feasible (max word error <= "
+                 f"{self.word_tol:g} over all words of length {self.word_length})"]
+        if self.found:
+            notes.append("beats the predictive model (C_g < C_mu)" if self.beats_prediction
+                         else "does not beat the predictive model")
+        tables = [Table(f"Minimal {self.states}-state generator of {self.process}",
+                        ["states", "H[pi] (C_g)", "C_mu", "E", "max word error", "L"], rows,
+                        notes)]
+        if self.matrices is not None and self.stationary is not None:
+            T = np.asarray(self.matrices)
+            mrows = [[f"T[{x}]", i, *[round(v, 6) for v in T[x, i]], round(self.stationary[i], 6)]
+                     for x in range(T.shape[0]) for i in range(T.shape[1])]
+            tables.append(Table("Generator matrices T[x][i, j]",
+                                ["symbol", "from", *[f"to {j}" for j in range(T.shape[1])], "pi_i"],
+                                mrows))
+        return tables
+
+
+def _words_of(T: np.ndarray, pi: np.ndarray, L: int) -> np.ndarray:
+    v = pi[None, :]
+    for _ in range(L):
+        v = np.einsum("wi,xij->wxj", v, T).reshape(-1, T.shape[1])
+    return v.sum(axis=1)
+
+
+def _unpack(z: np.ndarray, A: int, k: int) -> np.ndarray:
+    rows = z.reshape(k, A * k) + 1e-300
+    rows = rows / rows.sum(axis=1, keepdims=True)
+    return rows.reshape(k, A, k).transpose(1, 0, 2)  # (A, k, k)
+
+
+def minimal_generator(
+    presentation: Presentation,
+    states: int,
+    *,
+    word_length: int | None = None,
+    n_starts: int = 12,
+    seed: int | None = 0,
+    word_tol: float = 1e-6,
+    warm_starts: Sequence[np.ndarray] = (),
+    statistical_complexity: float | None = None,
+    excess_entropy: float | None = None,
+    target_states: int | None = None,
+) -> GeneratorResult:
+    """Search ``states``-state presentations of the same process for the least ``H[pi]``.
+
+    Parameters
+    ----------
+    presentation : Presentation
+        The target process (any presentation of it).
+    states : int
+        Number of states ``k`` of the generator (>= 1).
+    word_length : int, optional
+        Length of the words matched; default ``target_states + states`` (see module docs).
+    n_starts : int
+        Random starts (Dirichlet rows), seeded by ``seed``.
+    word_tol : float
+        A generator is accepted when every word of ``word_length`` matches to this.
+    warm_starts : sequence of arrays (A, k, k)
+        Extra starting points (e.g. a known generator, or the optimum at a nearby parameter).
+    statistical_complexity, excess_entropy : float, optional
+        ``C_mu`` and ``E`` of the target for the report (computed when omitted).
+    target_states : int, optional
+        States of the target's minimal linear dimension bound (default: the presentation's).
+    """
+    if states < 1:
+        raise ConfigError(f"states must be >= 1, got {states}")
+    if n_starts < 0:
+        raise ConfigError(f"n_starts must be >= 0, got {n_starts}")
+    if statistical_complexity is None or excess_entropy is None:
+        from occamlab.processes._info import analyze
+
+        info = analyze(presentation)
+        statistical_complexity = info.statistical_complexity or float("nan")
+        excess_entropy = info.excess_entropy
+    n1 = presentation.n_states if target_states is None else target_states
+    L = int(word_length) if word_length is not None else n1 + states
+    A, k = presentation.n_symbols, states
+    if A ** L > 200_000:
+        raise ConfigError(f"{A}^{L} words is too many; choose a smaller word_length")
+    target = presentation.word_probabilities(L).ravel()
+    scale = 1.0 / max(np.abs(target).max(), 1e-12)
+
+    def stationary(T: np.ndarray) -> np.ndarray:
+        return stationary_of(T.sum(axis=0))
+
+    def err(z: np.ndarray) -> np.ndarray:
+        T = _unpack(z, A, k)
+        return (_words_of(T, stationary(T), L) - target) * scale
+
+    def objective(z: np.ndarray, mu: float) -> float:
+        T = _unpack(z, A, k)
+        pi = stationary(T)
+        d = (_words_of(T, pi, L) - target) * scale
+        return float(entropy_bits(pi)) + mu * float(d @ d)
+
+    gen = np.random.default_rng(seed)
+    starts = [np.asarray(w, float).transpose(1, 0, 2).reshape(-1) for w in warm_starts]
+    starts += [gen.dirichlet(np.full(A * k, 0.7), size=k).ravel() for _ in range(n_starts)]
+    bounds = [(0.0, 1.0)] * (k * A * k)
+    best: tuple[float, np.ndarray, float] | None = None
+    n_feasible = 0
+    for z0 in starts:
+        z = np.clip(z0, 0, 1)
+        for mu in (1e1, 1e3, 1e5):
+            z = minimize(objective, z, args=(mu,), method="L-BFGS-B", bounds=bounds,
+                         options={"maxiter": 400}).x
+        # Feasibility polish: pull the word error to zero from where the penalty stopped.
+        z = minimize(lambda v: float(err(v) @ err(v)) * 1e6, z, method="L-BFGS-B",
+                     bounds=bounds, options={"maxiter": 300, "ftol": 1e-20, "gtol": 1e-14}).x
+        T = _unpack(z, A, k)
+        pi = stationary(T)
+        if not _irreducible(T):
+            continue
+        e = float(np.abs(_words_of(T, pi, L) - target).max())
+        if e <= word_tol:
+            n_feasible += 1
+            H = float(entropy_bits(pi))
+            if best is None or H < best[0]:
+                best = (H, T, e)
+    if best is None:
+        return GeneratorResult(
+            process=presentation.name, params=dict(presentation.params), states=k,
+            generative_complexity=None, statistical_complexity=float(statistical_complexity),
+            excess_entropy=excess_entropy, matrices=None, stationary=None, max_word_error=None,
+            word_length=L, word_tol=word_tol, n_starts=len(starts), n_feasible=0, found=False,
+            seed=seed,
+        )
+    H, T, e = best
+    T = np.where(T < 1e-12, 0.0, T)
+    T = T / T.sum(axis=(0, 2))[None, :, None]
+    pi = stationary(T)
+    return GeneratorResult(
+        process=presentation.name, params=dict(presentation.params), states=k,
+        generative_complexity=float(entropy_bits(pi)),
+        statistical_complexity=float(statistical_complexity), excess_entropy=excess_entropy,
+        matrices=T.tolist(), stationary=pi.tolist(),
+        max_word_error=float(np.abs(_words_of(T, pi, L) - target).max()), word_length=L,
+        word_tol=word_tol, n_starts=len(starts), n_feasible=n_feasible, found=True, seed=seed,
+    )
+
+
+def _irreducible(T: np.ndarray) -> bool:
+    from scipy.sparse.csgraph import connected_components
+
+    P = T.sum(axis=0)
+    pi = stationary_of(P)
+    keep = pi > 1e-12
+    # States with no stationary weight are dropped; the rest must be one recurrent class.
+    n, _ = connected_components(P[np.ix_(keep, keep)] > 1e-12, directed=True,
+                                connection="strong")
+    return bool(n == 1)
