@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("occamlab.cli.train", "train a small transformer from a TOML config (or --export one)"),
     "finetune": ("occamlab.cli.finetune", "fine-tune a checkpoint: full, frozen-embedding or LoRA"),
     "data": ("occamlab.cli.data", "corpora available offline (occam data list)"),
+    "process": ("occamlab.cli.process", "stochastic processes: info, minimal generators, compare, sample"),
 }
 
 
