@@ -12,7 +12,19 @@
 Importing this package imports numpy and scipy only (no torch, no matplotlib).
 """
 
+from occamlab.scaling._allocation import Allocation, allocation_from_params, optimal_allocation
 from occamlab.scaling._data import read_table
+from occamlab.scaling._downstream import (
+    VERDICTS,
+    DownstreamResult,
+    MetricVerdict,
+    classify_downstream,
+)
+from occamlab.scaling._extrapolate import (
+    ExtrapolationResult,
+    extrapolation_check,
+    leave_one_group_out,
+)
 from occamlab.scaling._fit import fit, hessian_covariance
 from occamlab.scaling._forms import (
     FORMS,
@@ -28,9 +40,29 @@ from occamlab.scaling._forms import (
     Transfer,
     get_form,
 )
+from occamlab.scaling._isoflop import IsoflopResult, fit_isoflop
+from occamlab.scaling._loss_to_loss import LossToLossResult, fit_loss_to_loss
 from occamlab.scaling._result import FitResult, Prediction
+from occamlab.scaling._transfer import TransferResult, effective_data_transferred, fit_transfer
 
 __all__ = [
+    "Allocation",
+    "DownstreamResult",
+    "ExtrapolationResult",
+    "IsoflopResult",
+    "LossToLossResult",
+    "MetricVerdict",
+    "TransferResult",
+    "VERDICTS",
+    "allocation_from_params",
+    "classify_downstream",
+    "effective_data_transferred",
+    "extrapolation_check",
+    "fit_isoflop",
+    "fit_loss_to_loss",
+    "fit_transfer",
+    "leave_one_group_out",
+    "optimal_allocation",
     "FORMS",
     "Chinchilla",
     "CustomForm",

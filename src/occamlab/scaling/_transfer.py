@@ -1,0 +1,145 @@
+"""Effective data transferred (Hernandez et al. 2021, "Scaling Laws for Transfer").
+
+For a model of size N fine-tuned on ``D_F`` target tokens to loss ``L_ft``, the effective data
+transferred ``D_T`` is the extra target data a same-size model trained from scratch would need to
+reach ``L_ft``: ``D_T = D_E - D_F`` with ``L_scratch(D_E; N) = L_ft``. The from-scratch curve of
+each size is a saturating power law ``L = E + B D^-beta`` fitted to that size's from-scratch runs,
+inverted as ``D_E = (B / (L_ft - E))^(1/beta)``. Then ``D_T = k D_F^alpha N^beta`` is fitted by least
+squares in log space, and the fraction of effective data from transfer is ``D_T / (D_F + D_T)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from occamlab._render import Rendered, Table, jsonable
+from occamlab.errors import DataError
+from occamlab.scaling._data import check_values, column
+from occamlab.scaling._fit import fit
+from occamlab.scaling._forms import PowerLaw, Transfer
+from occamlab.scaling._result import FitResult
+
+__all__ = ["TransferResult", "effective_data_transferred", "fit_transfer"]
+
+
+@dataclass(frozen=True)
+class TransferResult(Rendered):
+    """Per-run effective data transferred and the fitted law ``D_T = k D_F^alpha N^beta``."""
+
+    n: tuple[float, ...]
+    d_f: tuple[float, ...]
+    loss_ft: tuple[float, ...]
+    d_e: tuple[float, ...]
+    d_t: tuple[float, ...]
+    fraction: tuple[float, ...]
+    used: tuple[bool, ...]
+    scratch: Mapping[str, FitResult]  # model size (as text) -> its from-scratch L(D) fit
+    law: FitResult | None
+    warnings: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["scratch"] = {k: v.to_dict() for k, v in self.scratch.items()}
+        d["law"] = None if self.law is None else self.law.to_dict()
+        return jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TransferResult:
+        def t(v: Any) -> tuple[float, ...]:
+            return tuple(float("nan") if x is None else float(x) for x in v)
+
+        return cls(
+            n=t(d["n"]), d_f=t(d["d_f"]), loss_ft=t(d["loss_ft"]), d_e=t(d["d_e"]), d_t=t(d["d_t"]),
+            fraction=t(d["fraction"]), used=tuple(map(bool, d["used"])),
+            scratch={k: FitResult.from_dict(v) for k, v in d["scratch"].items()},
+            law=None if d["law"] is None else FitResult.from_dict(d["law"]),
+            warnings=tuple(d["warnings"]),
+        )
+
+    def _tables(self) -> list[Table]:
+        rows = [[n, f, lf, de, dt, fr, u] for n, f, lf, de, dt, fr, u in zip(
+            self.n, self.d_f, self.loss_ft, self.d_e, self.d_t, self.fraction, self.used, strict=True)]
+        out = [Table("Effective data transferred", ["N", "D_F", "fine-tuned loss", "D_E", "D_T",
+                                                    "D_T/(D_F+D_T)", "in fit"], rows,
+                     [f"warning: {w}" for w in self.warnings])]
+        if self.law is not None:
+            out += self.law._tables()
+        return out
+
+
+def effective_data_transferred(scratch: FitResult, loss_ft: Any, d_f: Any) -> np.ndarray:
+    """``D_T = D_E - D_F`` from a from-scratch ``E + A x^-alpha`` fit (x = tokens); inf where the
+    fine-tuned loss is at or below the from-scratch asymptote."""
+    p = scratch.params
+    loss_ft, d_f = np.asarray(loss_ft, float), np.asarray(d_f, float)
+    E = p.get("E", 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_e = np.where(loss_ft > E, (p["A"] / (loss_ft - E)) ** (1.0 / p["alpha"]), np.inf)
+    return d_e - d_f
+
+
+def fit_transfer(
+    scratch_data: Any,
+    finetune_data: Any,
+    *,
+    n: str = "N",
+    d: str = "D",
+    loss: str = "loss",
+    d_f: str | None = None,
+    loss_ft: str | None = None,
+    source: str = "data",
+) -> TransferResult:
+    """From from-scratch runs (N, D, loss) and fine-tuned runs (N, D_F, loss), fit the transfer law.
+
+    Runs whose ``D_T`` is not positive and finite (fine-tuning no better than scratch, or better than
+    the scratch asymptote) are reported but left out of the fit.
+    """
+    d_f = d_f or d
+    loss_ft = loss_ft or loss
+    Ns = column(scratch_data, n, source=f"{source} (from scratch)")
+    Ds = column(scratch_data, d, source=f"{source} (from scratch)")
+    Ls = column(scratch_data, loss, source=f"{source} (from scratch)")
+    check_values({n: Ns, d: Ds, loss: Ls}, positive=[n, d, loss], source=f"{source} (from scratch)")
+    Nf = column(finetune_data, n, source=f"{source} (fine-tuned)")
+    Df = column(finetune_data, d_f, source=f"{source} (fine-tuned)")
+    Lf = column(finetune_data, loss_ft, source=f"{source} (fine-tuned)")
+    check_values({n: Nf, d_f: Df, loss_ft: Lf}, positive=[n, d_f, loss_ft], source=f"{source} (fine-tuned)")
+    scratch: dict[str, FitResult] = {}
+    warn: list[str] = []
+    d_e = np.full(len(Nf), np.nan)
+    for size in np.unique(Nf):
+        m = Ns == size
+        if m.sum() < 4:
+            raise DataError(f"{source}: model size {size:g} has {int(m.sum())} from-scratch runs; "
+                            "its L(D) curve needs at least 4")
+        r = fit(PowerLaw(), {"x": Ds[m], "y": Ls[m]}, target="y", source=f"{source} (scratch N={size:g})")
+        scratch[f"{size:g}"] = r
+        mf = Nf == size
+        d_e[mf] = effective_data_transferred(r, Lf[mf], Df[mf]) + Df[mf]
+        if r.warnings:
+            warn += [f"scratch fit N={size:g}: {w}" for w in r.warnings]
+    d_t = d_e - Df
+    used = np.isfinite(d_t) & (d_t > 0)
+    if (~used).any():
+        warn.append(f"{int((~used).sum())} runs have no positive finite D_T (fine-tuning did not beat "
+                    "scratch, or beat its asymptote) and are left out of the law")
+    law = None
+    if used.sum() >= 4:
+        fixed = {"beta": 0.0} if len(np.unique(Nf[used])) < 2 else None
+        if fixed:
+            warn.append("one model size only: beta cannot be identified and is fixed at 0")
+        law = fit(Transfer(), {"D_F": Df[used], "N": Nf[used], "D_T": d_t[used]}, target="D_T",
+                  loss="lsq", fixed=fixed, source=source)
+    else:
+        warn.append("fewer than 4 usable runs: the transfer law is not fitted")
+    with np.errstate(invalid="ignore"):
+        frac = d_t / (Df + d_t)
+    return TransferResult(
+        n=tuple(map(float, Nf)), d_f=tuple(map(float, Df)), loss_ft=tuple(map(float, Lf)),
+        d_e=tuple(map(float, d_e)), d_t=tuple(map(float, d_t)), fraction=tuple(map(float, frac)),
+        used=tuple(map(bool, used)), scratch=scratch, law=law, warnings=tuple(warn),
+    )
