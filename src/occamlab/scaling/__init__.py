@@ -13,6 +13,7 @@ Importing this package imports numpy and scipy only (no torch, no matplotlib).
 """
 
 from occamlab.scaling._allocation import Allocation, allocation_from_params, optimal_allocation
+from occamlab.scaling._bundled import DATASETS, load_dataset
 from occamlab.scaling._data import read_table
 from occamlab.scaling._downstream import (
     VERDICTS,
@@ -63,6 +64,8 @@ __all__ = [
     "fit_transfer",
     "leave_one_group_out",
     "optimal_allocation",
+    "DATASETS",
+    "load_dataset",
     "FORMS",
     "Chinchilla",
     "CustomForm",
