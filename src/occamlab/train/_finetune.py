@@ -63,7 +63,8 @@ def _wrap_lora(
             "LoRA needs the optional packages peft and transformers (pip install 'occamlab[lora]')"
         ) from None
     cfg = LoraConfig(
-        r=rank, lora_alpha=alpha, lora_dropout=0.0, bias="none", target_modules=list(targets)
+        r=rank, lora_alpha=alpha,  # type: ignore[arg-type]
+        lora_dropout=0.0, bias="none", target_modules=list(targets)
     )
     wrapped = get_peft_model(model, cfg)
     # peft draws A from the global generator; redraw it from ours so runs are reproducible.

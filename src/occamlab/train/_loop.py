@@ -111,7 +111,8 @@ def prepare_split(config: TrainConfig, tokens: Any = None, val_tokens: Any = Non
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for _, p in model.named_parameters():
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)

@@ -80,7 +80,7 @@ class TrainResult(Rendered):
         return cls(**d)
 
     def _tables(self) -> list[Table]:
-        rows = [
+        rows: list[list[Any]] = [
             ["parameters (total)", self.n_params],
             ["parameters (non-embedding N)", self.n_params_non_embedding],
             ["parameters trained", self.n_params_trainable],
