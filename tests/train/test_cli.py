@@ -93,6 +93,8 @@ def test_finetune_cli_lora_rank1_and_full(tmp_path) -> None:
     assert full["best_val_loss"] < lora["best_val_loss"]
     assert main(["finetune", str(pre), *common, "--mode", "full", "--lora-rank", "2",
                  "--out", str(tmp_path / "bad")]) == 2
+    assert main(["train", "--export", str(tmp_path / "lora"), "--out", str(tmp_path / "hf")]) == 0
+    assert (tmp_path / "hf" / "config.json").is_file()
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path) -> None:

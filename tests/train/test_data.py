@@ -104,3 +104,18 @@ def test_cli_data_list(capsys) -> None:
     assert main(["data", "list", "--json", "-"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)["corpora"]]
     assert {"shakespeare", "python-stdlib"} <= set(names)
+
+
+def test_hf_dataset_on_disk(tmp_path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("datasets") is None:
+        with pytest.raises(DataError, match="optional `datasets` package"):
+            load_corpus("hf:wikitext")
+        return
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["abc", "de"], "n": [1, 2]}).save_to_disk(tmp_path / "ds")
+    assert ByteTokenizer().decode(load_corpus(f"hf:{tmp_path / 'ds'}")) == "abc\nde\n"
+    with pytest.raises(DataError, match="no column 'body'"):
+        load_corpus(f"hf:{tmp_path / 'ds'}:train:body")
