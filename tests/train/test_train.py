@@ -161,6 +161,8 @@ def test_resume_after_kill_gives_the_same_final_loss(tmp_path) -> None:
     assert resumed.best_val_loss == full.best_val_loss and resumed.evals == full.evals
     curve_a = (tmp_path / "a" / "loss_curve.jsonl").read_text()
     assert (tmp_path / "b" / "loss_curve.jsonl").read_text() == curve_a
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(cfg, out=tmp_path / "b")
     with pytest.raises(ConfigError, match="differs"):
         train(cfg.replace(lr=1e-3), out=tmp_path / "b", resume=True)
 

@@ -179,6 +179,13 @@ def fit(
         "train_time": 0.0,
         "stopped_early": False,
     }
+    if not resume and out_dir is not None and any(
+        (out_dir / name).exists() for name in ("summary.json", "last", "best")
+    ):
+        raise ConfigError(
+            f"{str(out_dir)!r} already holds a run; pass --resume (resume=True) to continue it, "
+            "or choose another output directory"
+        )
     if resume:
         if out_dir is None or not (out_dir / "last" / "train_state.json").is_file():
             raise DataError(f"cannot resume: no resumable checkpoint in {str(out_dir)!r}/last")
