@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from occamlab.cli._common import parse_kv, write_json
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         lora_modules=args.lora_modules,
         lora_lr_scale=args.lora_lr_scale,
         out=args.out,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress,
     )
     print(result)
     if args.json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from occamlab.cli._common import parse_kv, write_json
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         config,
         out=args.out,
         resume=args.resume,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress,
     )
     print(result)
     print(f"\nwrote {args.out}/summary.json, loss_curve.jsonl, best/, last/")

@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -126,7 +127,8 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
 
 
 def _progress(enabled: bool, total: int) -> Any:
-    if not enabled:
+    """A rich progress bar on a terminal; otherwise nothing (evaluations print plain lines)."""
+    if not enabled or not sys.stderr.isatty():
         return nullcontext(None)
     from rich.progress import (
         BarColumn,
@@ -292,6 +294,15 @@ def fit(
                     train_loss = float(np.mean(state["recent"]))
                     line.update(val_loss=val, train_loss=train_loss)
                     state["evals"].append([state["step"], tokens, train_loss, val])
+                    if progress and bar is None:
+                        rate = tokens / max(state["train_time"], 1e-9)
+                        eta = (config.steps - state["step"]) * config.tokens_per_step / rate
+                        print(
+                            f"step {state['step']}/{config.steps}  train {train_loss:.4f}  "
+                            f"val {val:.4f}  {rate / 1e3:.1f}k tok/s  ETA {eta:.0f} s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                     if val < state["best_val"]:
                         state.update(best_val=val, best_step=state["step"], bad_evals=0)
                         best = export(model)
