@@ -46,5 +46,9 @@ def suggest(name: str, allowed: Iterable[str]) -> str:
     >>> suggest("alpah", ["alpha", "beta"])
     " (did you mean 'alpha'?)"
     """
-    match = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+    allowed = list(allowed)
+    same_case = [a for a in allowed if a.lower() == name.lower()]
+    if same_case:
+        return f" (did you mean {same_case[0]!r}?)"
+    match = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""

@@ -212,7 +212,8 @@ def fit(
     # polish the best few distinct candidates
     cands: list[Array] = []
     for i in order[: min(len(order), 50)]:
-        if not np.isfinite(res.f[i]):
+        # only candidates that could still beat the best after polishing
+        if not np.isfinite(res.f[i]) or res.f[i] > best_f * (1 + 1e-3) + 1e-300:
             break
         if all(np.max(np.abs(res.x[i] - c)) > 1e-4 for c in cands):
             cands.append(res.x[i])
@@ -253,10 +254,7 @@ def fit(
     if bootstrap:
         rng = np.random.default_rng(seed)
         if isinstance(groups, str):
-            g_arr = np.asarray(data[groups]) if groups in (getattr(data, "columns", None) or data) \
-                else None
-            if g_arr is None:
-                raise DataError(f"{source}: no column {groups!r} to resample groups by")
+            g_arr = column(data, groups, source=source, role="bootstrap groups")
         else:
             g_arr = None if groups is None else np.asarray(groups)
         W = _resample_weights(n, bootstrap, g_arr, rng)
