@@ -19,8 +19,9 @@ from ._data import (
 )
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
-from ._loop import default_threads, evaluate, prepare_split, train
+from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
+from ._prepare import default_threads, evaluate, prepare_split
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 
 __all__ = [

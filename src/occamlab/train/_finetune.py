@@ -24,8 +24,9 @@ from occamlab.errors import ConfigError
 
 from ._checkpoint import load_checkpoint
 from ._config import TrainConfig
-from ._loop import fit, prepare_split
+from ._loop import fit
 from ._model import Transformer
+from ._prepare import prepare_split
 from ._result import StepEvent, TrainResult
 
 __all__ = ["finetune", "MODES", "LORA_TARGETS", "lora_targets"]
@@ -63,8 +64,11 @@ def _wrap_lora(
             "LoRA needs the optional packages peft and transformers (pip install 'occamlab[lora]')"
         ) from None
     cfg = LoraConfig(
-        r=rank, lora_alpha=alpha,  # type: ignore[arg-type]
-        lora_dropout=0.0, bias="none", target_modules=list(targets)
+        r=rank,
+        lora_alpha=alpha,  # type: ignore[arg-type]
+        lora_dropout=0.0,
+        bias="none",
+        target_modules=list(targets),
     )
     wrapped = get_peft_model(model, cfg)
     # peft draws A from the global generator; redraw it from ours so runs are reproducible.
