@@ -162,20 +162,39 @@ def compare(
         raise ConfigError("the sweep needs at least one value")
     fixed = dict(params or {})
     rows: dict[str, list[Any]] = {k: [] for k in ("c", "e", "g", "l", "w")}
-    warm: list[np.ndarray] = []
-    for i, v in enumerate(values):
+    presentations, infos, gens = [], [], []
+    for v in values:
         pv = {k: (v if str(val) == sweep_param else val) for k, val in fixed.items()}
         pv[sweep_param] = v
         pres = build_process(name, pv)
-        info = analyze(pres)
-        r = minimal_generator(
-            pres, states, n_starts=n_starts, seed=None if seed is None else seed + i,
-            warm_starts=warm, statistical_complexity=info.statistical_complexity,
+        presentations.append(pres)
+        infos.append(analyze(pres))
+
+    def search(i: int, warm: list[np.ndarray], starts: int) -> Any:
+        info = infos[i]
+        return minimal_generator(
+            presentations[i], states, n_starts=starts,
+            seed=None if seed is None else seed + i, warm_starts=warm,
+            statistical_complexity=info.statistical_complexity,
             excess_entropy=info.excess_entropy, word_tol=word_tol,
             target_states=info.n_causal_states,
         )
-        if r.found and r.matrices is not None:
-            warm = [np.asarray(r.matrices)]
+
+    def warm_of(r: Any) -> list[np.ndarray]:
+        return [np.asarray(r.matrices)] if r is not None and r.found else []
+
+    # Forward pass with random starts, warm-started from the previous value; then a backward
+    # pass warm-started from the next value (cheap: one start), keeping the better generator.
+    for i in range(len(values)):
+        gens.append(search(i, warm_of(gens[-1]) if gens else [], n_starts))
+    for i in range(len(values) - 2, -1, -1):
+        back = warm_of(gens[i + 1])
+        if back:
+            r = search(i, back, 0)
+            if r.found and (not gens[i].found
+                            or r.generative_complexity < gens[i].generative_complexity):
+                gens[i] = r
+    for pres, info, r in zip(presentations, infos, gens, strict=True):
         lohr = None
         if name == "binary-markov" and abs(pres.params["p"] - pres.params["q"]) < 1e-12 \
                 and 0 < pres.params["p"] <= 0.5:

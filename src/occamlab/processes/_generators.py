@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 
 from occamlab._render import Rendered, Table, jsonable
 from occamlab.errors import ConfigError
@@ -96,6 +96,35 @@ def _words_of(T: np.ndarray, pi: np.ndarray, L: int) -> np.ndarray:
     return v.sum(axis=1)
 
 
+_FD_STEP = 1e-7  # forward-difference step of the penalty objective's gradient
+_FD_CENTRAL = 1e-6  # central-difference step of the word-residual Jacobian
+
+
+def _unpack_batch(Z: np.ndarray, A: int, k: int) -> np.ndarray:
+    rows = Z.reshape(Z.shape[0], k, A * k) + 1e-300
+    rows = rows / rows.sum(axis=2, keepdims=True)
+    return rows.reshape(Z.shape[0], k, A, k).transpose(0, 2, 1, 3)  # (B, A, k, k)
+
+
+def _stationary_batch(P: np.ndarray) -> np.ndarray:
+    """Stationary laws of a batch of stochastic matrices (B, k, k), regularized to be unique."""
+    k = P.shape[1]
+    P = (1 - 1e-12) * P + 1e-12 / k
+    M = np.swapaxes(P, 1, 2) - np.eye(k)
+    M[:, -1, :] = 1.0
+    b = np.zeros((P.shape[0], k, 1))
+    b[:, -1, 0] = 1.0
+    pi = np.linalg.solve(M, b)[..., 0]
+    return np.clip(pi, 0.0, None)
+
+
+def _words_batch(T: np.ndarray, pi: np.ndarray, L: int) -> np.ndarray:
+    v = pi[:, None, :]  # (B, W, k)
+    for _ in range(L):
+        v = np.einsum("bwi,bxij->bwxj", v, T).reshape(T.shape[0], -1, T.shape[2])
+    return v.sum(axis=2)
+
+
 def _unpack(z: np.ndarray, A: int, k: int) -> np.ndarray:
     rows = z.reshape(k, A * k) + 1e-300
     rows = rows / rows.sum(axis=1, keepdims=True)
@@ -157,15 +186,37 @@ def minimal_generator(
     def stationary(T: np.ndarray) -> np.ndarray:
         return stationary_of(T.sum(axis=0))
 
-    def err(z: np.ndarray) -> np.ndarray:
-        T = _unpack(z, A, k)
-        return (_words_of(T, stationary(T), L) - target) * scale
+    D = k * A * k
+    steps = np.eye(D) * _FD_STEP
+    steps_c = np.eye(D) * _FD_CENTRAL
 
-    def objective(z: np.ndarray, mu: float) -> float:
-        T = _unpack(z, A, k)
-        pi = stationary(T)
-        d = (_words_of(T, pi, L) - target) * scale
-        return float(entropy_bits(pi)) + mu * float(d @ d)
+    def batch(Z: np.ndarray, mu: float) -> np.ndarray:
+        """Objective for a batch of parameter vectors Z, shape (B, D) -> (B,)."""
+        T = _unpack_batch(Z, A, k)  # (B, A, k, k)
+        pi = _stationary_batch(T.sum(axis=1))  # (B, k)
+        d = (_words_batch(T, pi, L) - target) * scale  # (B, A^L)
+        H = entropy_bits(pi, axis=1) if mu >= 0 else 0.0
+        return H * (mu >= 0) + abs(mu) * np.einsum("bw,bw->b", d, d)
+
+    def residuals(Z: np.ndarray) -> np.ndarray:
+        T = _unpack_batch(Z, A, k)
+        return (_words_batch(T, _stationary_batch(T.sum(axis=1)), L) - target) * scale
+
+    def jac(z: np.ndarray) -> np.ndarray:
+        # Central differences, all 2D perturbations in one batched call: (A^L, D).
+        r = residuals(np.vstack([z[None, :] + steps_c, z[None, :] - steps_c]))
+        return ((r[:D] - r[D:]) / (2 * _FD_CENTRAL)).T
+
+    def polish(z: np.ndarray) -> np.ndarray:
+        """Gauss-Newton (trust-region reflective) on the word residuals, inside [0, 1]."""
+        return least_squares(lambda v: residuals(v[None, :])[0], np.clip(z, 0, 1), jac=jac,
+                             bounds=(0.0, 1.0), method="trf", xtol=1e-15, ftol=1e-15,
+                             gtol=1e-15, max_nfev=200).x
+
+    def fun_grad(z: np.ndarray, mu: float) -> tuple[float, np.ndarray]:
+        # Forward differences, all D perturbations evaluated in one batched call.
+        f = batch(np.vstack([z[None, :], z[None, :] + steps]), mu)
+        return float(f[0]), (f[1:] - f[0]) / _FD_STEP
 
     gen = np.random.default_rng(seed)
     starts = [np.asarray(w, float).transpose(1, 0, 2).reshape(-1) for w in warm_starts]
@@ -176,21 +227,21 @@ def minimal_generator(
     for z0 in starts:
         z = np.clip(z0, 0, 1)
         for mu in (1e1, 1e3, 1e5):
-            z = minimize(objective, z, args=(mu,), method="L-BFGS-B", bounds=bounds,
+            z = minimize(fun_grad, z, args=(mu,), jac=True, method="L-BFGS-B", bounds=bounds,
                          options={"maxiter": 400}).x
-        # Feasibility polish: pull the word error to zero from where the penalty stopped.
-        z = minimize(lambda v: float(err(v) @ err(v)) * 1e6, z, method="L-BFGS-B",
-                     bounds=bounds, options={"maxiter": 300, "ftol": 1e-20, "gtol": 1e-14}).x
-        T = _unpack(z, A, k)
-        pi = stationary(T)
-        if not _irreducible(T):
-            continue
-        e = float(np.abs(_words_of(T, pi, L) - target).max())
-        if e <= word_tol:
-            n_feasible += 1
-            H = float(entropy_bits(pi))
-            if best is None or H < best[0]:
-                best = (H, T, e)
+        # Feasibility polish from where the penalty stopped (and from the start itself, which
+        # keeps a feasible warm start feasible).
+        for cand in (polish(z), polish(z0)):
+            T = _unpack(cand, A, k)
+            if not _irreducible(T):
+                continue
+            pi = stationary(T)
+            e = float(np.abs(_words_of(T, pi, L) - target).max())
+            if e <= word_tol:
+                n_feasible += 1
+                H = float(entropy_bits(pi))
+                if best is None or H < best[0]:
+                    best = (H, T, e)
     if best is None:
         return GeneratorResult(
             process=presentation.name, params=dict(presentation.params), states=k,
