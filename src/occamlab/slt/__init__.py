@@ -1,0 +1,56 @@
+"""Singular learning theory in practice: LLC estimation, known learning coefficients, compression.
+
+- :func:`estimate_llc` samples a localized tempered posterior with SGLD (plain or RMSProp-
+  preconditioned, several chains vectorized with ``torch.func``) and returns an :class:`LLCResult`
+  with its standard error, per-chain values, traces and diagnostics.
+- :func:`regular_lambda`, :func:`normal_crossing_lambda`, :func:`rrr_lambda`, :func:`dln_lambda`
+  give exact learning coefficients (fractions) and multiplicities; ``make_*`` build torch models
+  at a true parameter with data for them.
+- Compression: round-to-nearest quantizers and truncated-SVD low rank, the critical compression
+  threshold ``n_q`` and the two-part code length.
+"""
+
+from occamlab.slt._diagnostics import drift_z, effective_sample_size, split_rhat
+from occamlab.slt._known import (
+    LearningCoefficient,
+    dln_lambda,
+    normal_crossing_lambda,
+    regular_lambda,
+    rrr_lambda,
+)
+from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc
+from occamlab.slt._models import (
+    DeepLinear,
+    KnownModel,
+    NormalCrossing,
+    gaussian_nll,
+    make_dln,
+    make_linear_regression,
+    make_logistic_regression,
+    make_normal_crossing,
+    make_rrr,
+)
+
+__all__ = [
+    "LearningCoefficient",
+    "regular_lambda",
+    "normal_crossing_lambda",
+    "rrr_lambda",
+    "dln_lambda",
+    "SGLDConfig",
+    "LLCResult",
+    "estimate_llc",
+    "default_nbeta",
+    "split_rhat",
+    "effective_sample_size",
+    "drift_z",
+    "KnownModel",
+    "DeepLinear",
+    "NormalCrossing",
+    "gaussian_nll",
+    "make_dln",
+    "make_rrr",
+    "make_linear_regression",
+    "make_logistic_regression",
+    "make_normal_crossing",
+]

@@ -1,0 +1,447 @@
+"""The local learning coefficient estimator (Lau et al. 2023) and its result type.
+
+``lambda_hat(w*) = n beta (E_w[L_n(w)] - L_n(w*))`` where ``w`` follows the localized tempered
+posterior ``exp(-n beta L_n(w) - gamma/2 ||w - w*||^2)`` sampled by :func:`run_chains`; the
+default ``n beta = n / log n`` (Watanabe's WBIC temperature). Burn-in draws are dropped and
+``L_n(w*)`` is measured on the same minibatches the chains see.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from occamlab._render import Rendered, Table, jsonable
+from occamlab.errors import ConfigError, ConvergenceWarning, suggest
+from occamlab.slt._diagnostics import drift_z, effective_sample_size, split_rhat
+from occamlab.slt._sgld import as_tensors, run_chains
+
+__all__ = ["SGLDConfig", "LLCResult", "estimate_llc", "default_nbeta"]
+
+SAMPLERS = ("sgld", "rmsprop_sgld")
+
+
+def default_nbeta(n: int) -> float:
+    """``n beta = n / log n`` (Watanabe 2013, the WBIC inverse temperature times n)."""
+    if n < 2:
+        raise ConfigError(f"n beta = n/log n needs n >= 2 examples, got n={n}")
+    return n / math.log(n)
+
+
+@dataclass(frozen=True)
+class SGLDConfig:
+    """Settings of the localized SGLD sampler (every one is recorded with the result).
+
+    Parameters
+    ----------
+    step_size : float
+        ``epsilon`` of the SGLD step (for ``rmsprop_sgld``, the step before preconditioning).
+    gamma : float or None
+        Localization strength ``gamma`` (``>= 0``); ``None`` means ``n beta / 100``, which biases a
+        quadratic loss of unit curvature by about 1% (``lambda nbeta/(nbeta + gamma)``).
+    nbeta : float or None
+        ``n beta``; ``None`` means ``n / log n`` with ``n`` the number of examples.
+    n_chains, n_draws, n_burnin : int
+        Chains; kept draws per chain; burn-in steps per chain (dropped).
+    thin : int
+        Keep every ``thin``-th step after burn-in.
+    batch_size : int or None
+        Minibatch size; ``None`` (or ``>= n``) uses the full data set every step.
+    sampler : {"sgld", "rmsprop_sgld"}
+    rmsprop_alpha : float
+        Decay of the RMSProp second moment (adapted during burn-in, frozen afterwards).
+    rmsprop_delta : float or None
+        Floor added to ``sqrt(V)``; ``None`` means ``sqrt(gamma)`` (the drift scale the
+        localization alone produces), or 1 when ``gamma = 0``.
+    noise_level : float
+        Multiplies the injected noise; 1 samples the posterior, 0 turns SGLD into gradient descent
+        (a testing aid; the estimate is then not an LLC).
+    params : tuple of str or None
+        Weight-refined LLC: names of the parameters that move (the rest stay at ``w*``).
+    divergence_threshold : float or None
+        A chain stops when ``n beta (L_B(w) - L_B(w*))`` exceeds it or turns non-finite;
+        ``None`` means ``1000 + 10 d`` (far above the ``~ d/2`` of a healthy chain).
+    vectorize : bool or None
+        Run chains together with ``torch.func.vmap`` (``None``: try, else go sequential).
+    """
+
+    step_size: float = 3e-3
+    gamma: float | None = None
+    nbeta: float | None = None
+    n_chains: int = 4
+    n_draws: int = 400
+    n_burnin: int = 200
+    thin: int = 1
+    batch_size: int | None = None
+    sampler: str = "rmsprop_sgld"
+    rmsprop_alpha: float = 0.99
+    rmsprop_delta: float | None = None
+    noise_level: float = 1.0
+    params: tuple[str, ...] | None = None
+    divergence_threshold: float | None = None
+    vectorize: bool | None = None
+
+    def __post_init__(self) -> None:
+        def pos(name: str, v: Any, *, allow_zero: bool = False, integer: bool = False) -> None:
+            ok_type = isinstance(v, int) if integer else isinstance(v, int | float)
+            if isinstance(v, bool) or not ok_type or not math.isfinite(v) or (
+                v < 0 if allow_zero else v <= 0
+            ):
+                what = "an integer" if integer else "a finite number"
+                bound = ">= 0" if allow_zero else "> 0"
+                raise ConfigError(f"SGLDConfig.{name} must be {what} {bound}, got {v!r}")
+
+        pos("step_size", self.step_size)
+        if self.gamma is not None:
+            pos("gamma", self.gamma, allow_zero=True)
+        if self.nbeta is not None:
+            pos("nbeta", self.nbeta)
+        pos("n_chains", self.n_chains, integer=True)
+        pos("n_draws", self.n_draws, integer=True)
+        pos("n_burnin", self.n_burnin, allow_zero=True, integer=True)
+        pos("thin", self.thin, integer=True)
+        if self.batch_size is not None:
+            pos("batch_size", self.batch_size, integer=True)
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(
+                f"SGLDConfig.sampler must be one of {SAMPLERS}, got {self.sampler!r}"
+                + suggest(str(self.sampler), SAMPLERS)
+            )
+        if not 0 < self.rmsprop_alpha < 1:
+            raise ConfigError(f"SGLDConfig.rmsprop_alpha must be in (0, 1), got {self.rmsprop_alpha}")
+        if self.rmsprop_delta is not None:
+            pos("rmsprop_delta", self.rmsprop_delta)
+        pos("noise_level", self.noise_level, allow_zero=True)
+        if self.divergence_threshold is not None:
+            pos("divergence_threshold", self.divergence_threshold)
+        if self.params is not None:
+            if isinstance(self.params, str) or not all(isinstance(p, str) for p in self.params):
+                raise ConfigError("SGLDConfig.params must be a tuple of parameter names")
+            object.__setattr__(self, "params", tuple(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SGLDConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown SGLD setting {unknown[0]!r}" + suggest(unknown[0], known)
+                + f"; allowed: {', '.join(sorted(known))}"
+            )
+        d = dict(d)
+        if d.get("params") is not None:
+            d["params"] = tuple(d["params"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class LLCResult(Rendered):
+    """An LLC estimate with its Monte Carlo error, diagnostics and the settings that made it.
+
+    ``llc`` is the mean of the per-chain estimates over chains that did not diverge (``nan``
+    when none survived; never ``inf``), ``llc_stderr`` their standard deviation over
+    ``sqrt(chains)``. ``llc_trace`` holds ``n beta (L_B(w_t) - L_B(w*))`` for the kept draws,
+    ``loss_trace`` the chain losses of every step including burn-in (``n_burnin`` first).
+    """
+
+    llc: float
+    llc_stderr: float
+    llc_per_chain: tuple[float, ...]
+    nbeta: float
+    gamma: float
+    n: int
+    n_params: int
+    loss_init: float
+    rhat: float
+    ess: float
+    drift_z: float
+    mala_acceptance: float
+    temperature: float
+    diverged: tuple[int | None, ...]
+    warnings: tuple[str, ...]
+    config: SGLDConfig
+    loss_trace: tuple[tuple[float, ...], ...] = field(default_factory=tuple, repr=False)
+    llc_trace: tuple[tuple[float, ...], ...] = field(default_factory=tuple, repr=False)
+    vectorized: bool = True
+
+    @property
+    def trustworthy(self) -> bool:
+        """No warnings were raised."""
+        return not self.warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "llc": self.llc,
+            "llc_stderr": self.llc_stderr,
+            "llc_per_chain": list(self.llc_per_chain),
+            "nbeta": self.nbeta,
+            "gamma": self.gamma,
+            "n": self.n,
+            "n_params": self.n_params,
+            "loss_init": self.loss_init,
+            "rhat": self.rhat,
+            "ess": self.ess,
+            "drift_z": self.drift_z,
+            "mala_acceptance": self.mala_acceptance,
+            "temperature": self.temperature,
+            "diverged": list(self.diverged),
+            "warnings": list(self.warnings),
+            "config": self.config.to_dict(),
+            "loss_trace": [list(t) for t in self.loss_trace],
+            "llc_trace": [list(t) for t in self.llc_trace],
+            "vectorized": self.vectorized,
+        }
+        return jsonable(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LLCResult:
+        def f(v: Any) -> float:
+            return float("nan") if v is None else float(v)
+
+        return cls(
+            llc=f(d["llc"]),
+            llc_stderr=f(d["llc_stderr"]),
+            llc_per_chain=tuple(f(v) for v in d["llc_per_chain"]),
+            nbeta=float(d["nbeta"]),
+            gamma=float(d["gamma"]),
+            n=int(d["n"]),
+            n_params=int(d["n_params"]),
+            loss_init=f(d["loss_init"]),
+            rhat=f(d["rhat"]),
+            ess=f(d["ess"]),
+            drift_z=f(d["drift_z"]),
+            mala_acceptance=f(d.get("mala_acceptance")),
+            temperature=f(d.get("temperature")),
+            diverged=tuple(None if v is None else int(v) for v in d["diverged"]),
+            warnings=tuple(d["warnings"]),
+            config=SGLDConfig.from_dict(d["config"]),
+            loss_trace=tuple(tuple(f(v) for v in t) for t in d.get("loss_trace", [])),
+            llc_trace=tuple(tuple(f(v) for v in t) for t in d.get("llc_trace", [])),
+            vectorized=bool(d.get("vectorized", True)),
+        )
+
+    def _tables(self) -> list[Table]:
+        c = self.config
+        rows = [
+            ["llc", self.llc],
+            ["standard error", self.llc_stderr],
+            ["n beta", self.nbeta],
+            ["n (examples)", self.n],
+            ["parameters sampled", self.n_params],
+            ["L_n(w*)", self.loss_init],
+            ["R-hat", self.rhat],
+            ["effective sample size", self.ess],
+            ["drift z (last vs first third)", self.drift_z],
+            ["MALA acceptance (mean)", self.mala_acceptance],
+            ["configurational temperature (1 = exact)", self.temperature],
+            ["sampler", f"{c.sampler}, step {fmt_num(c.step_size)}, gamma {fmt_num(self.gamma)}"],
+            ["chains x draws (burn-in)", f"{c.n_chains} x {c.n_draws} ({c.n_burnin})"],
+        ]
+        chains = [
+            [i, v, "diverged at step " + str(s) if s is not None else "ok"]
+            for i, (v, s) in enumerate(zip(self.llc_per_chain, self.diverged, strict=True))
+        ]
+        notes = [f"warning: {w}" for w in self.warnings] or ["no warnings"]
+        return [
+            Table("Local learning coefficient", ["quantity", "value"], rows, notes),
+            Table("Chains", ["chain", "llc", "status"], chains),
+        ]
+
+
+def fmt_num(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if model.training:
+        mode_dependent = [
+            name or type(model).__name__
+            for name, m in model.named_modules()
+            if (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0)
+            or isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+        if mode_dependent:
+            raise ConfigError(
+                f"model is in train mode and {mode_dependent[0]!r} behaves differently in train "
+                "mode (dropout or batch norm): the loss would be random. Call model.eval() first."
+            )
+
+
+def _check_loss(
+    model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """Evaluate ``L_n(w*)`` and check that the loss is a finite scalar *mean* over the batch."""
+    k = min(x.shape[0], 64)
+    with torch.no_grad():
+        small = loss_fn(model(x[:k]), y[:k])
+        if not isinstance(small, torch.Tensor) or small.dim() != 0:
+            shape = tuple(small.shape) if isinstance(small, torch.Tensor) else type(small).__name__
+            raise ConfigError(
+                f"loss_fn must return a scalar (0-dim tensor) mean over the batch, got {shape}"
+            )
+        doubled = loss_fn(model(torch.cat([x[:k], x[:k]])), torch.cat([y[:k], y[:k]]))
+        a, b = float(small), float(doubled)
+        if math.isfinite(a) and abs(a) > 1e-12 and abs(b - 2 * a) < 1e-4 * abs(a) + 1e-12:
+            raise ConfigError(
+                "loss_fn looks like a sum over the batch (repeating the batch doubles it); "
+                "the LLC needs the mean loss per example (for example reduction='mean')"
+            )
+        full = float(loss_fn(model(x), y))
+    if not math.isfinite(full):
+        raise ConfigError(f"the loss at w* is not finite ({full}); cannot estimate an LLC there")
+    return full
+
+
+def estimate_llc(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    data: Any,
+    config: SGLDConfig | None = None,
+    *,
+    seed: int,
+) -> LLCResult:
+    """Estimate the local learning coefficient of ``model`` at its current weights ``w*``.
+
+    Implements ``lambda_hat = n beta (E[L_n(w)] - L_n(w*))`` (Lau et al. 2023, Definition 2)
+    with localized SGLD; each draw contributes ``n beta (L_B(w_t) - L_B(w*))`` on its minibatch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        At the point ``w*`` (normally a trained local minimum); never modified.
+    loss_fn : callable
+        ``loss_fn(model(inputs), targets) -> scalar`` mean negative log-likelihood in nats per
+        example (the LLC is defined for a log loss; another loss gives a rescaled value).
+    data : (inputs, targets) or iterable of such batches
+        The ``n`` examples ``L_n`` averages over.
+    config : SGLDConfig, optional
+    seed : int
+        Seeds minibatches and noise; same seed, same result.
+
+    Returns
+    -------
+    LLCResult
+
+    Raises
+    ------
+    ConfigError
+        Bad settings, a train-mode model with dropout/batch norm, a loss that is not a scalar mean.
+    DataError
+        Empty or mismatched data.
+    """
+    cfg = config or SGLDConfig()
+    _check_model(model)
+    x, y = as_tensors(data)
+    n = int(x.shape[0])
+    loss_init = _check_loss(model, loss_fn, x, y)
+    all_names = [k for k, p in model.named_parameters() if p.requires_grad]
+    if cfg.params is None:
+        names = all_names
+    else:
+        missing = [p for p in cfg.params if p not in all_names]
+        if missing:
+            raise ConfigError(
+                f"SGLDConfig.params names {missing[0]!r}, which is not a trainable parameter"
+                + suggest(missing[0], all_names) + f"; the model has: {', '.join(all_names)}"
+            )
+        names = list(cfg.params)
+    if not names:
+        raise ConfigError("the model has no trainable parameters to sample")
+    params = dict(model.named_parameters())
+    d = int(sum(params[k].numel() for k in names))
+    nbeta = float(cfg.nbeta) if cfg.nbeta is not None else default_nbeta(n)
+    gamma = float(cfg.gamma) if cfg.gamma is not None else nbeta / 100.0
+    delta = cfg.rmsprop_delta
+    if delta is None:
+        delta = math.sqrt(gamma) if gamma > 0 else 1.0
+    threshold = cfg.divergence_threshold or 1000.0 + 10.0 * d
+    gen = torch.Generator(device=x.device)
+    gen.manual_seed(int(seed))
+    n_steps = cfg.n_burnin + cfg.n_draws * cfg.thin
+    run = run_chains(
+        model, loss_fn, x, y, names=names, nbeta=nbeta, step_size=cfg.step_size,
+        gamma=gamma, n_chains=cfg.n_chains, n_steps=n_steps, n_burnin=cfg.n_burnin,
+        batch_size=cfg.batch_size, sampler=cfg.sampler, rmsprop_alpha=cfg.rmsprop_alpha,
+        rmsprop_delta=delta, noise_level=cfg.noise_level, divergence_threshold=threshold,
+        vectorize=cfg.vectorize, generator=gen,
+    )
+    losses = run.loss_trace.numpy()
+    excess = nbeta * (losses - run.init_trace.numpy())  # (C, S)
+    kept = excess[:, cfg.n_burnin :: cfg.thin][:, : cfg.n_draws]  # (C, n_draws)
+    ok = [s is None for s in run.diverged_at]
+    per_chain = tuple(float(kept[i].mean()) if ok[i] else float("nan") for i in range(len(ok)))
+    good = kept[np.array(ok)]
+    acc = run.accept.numpy()[np.array(ok), max(cfg.n_burnin - 1, 0) :]
+    mala = float(np.nanmean(acc)) if acc.size and np.isfinite(acc).any() else float("nan")
+    vir = run.virial.numpy()[np.array(ok), cfg.n_burnin :]
+    temperature = float(vir.mean()) if vir.size else float("nan")
+    notes: list[str] = []
+    n_bad = len(ok) - sum(ok)
+    if n_bad:
+        first = min(s for s in run.diverged_at if s is not None)
+        notes.append(
+            f"{n_bad} of {len(ok)} chains diverged (first at step {first}) and were stopped and "
+            f"left out; reduce step_size (now {cfg.step_size:g})"
+        )
+    if good.shape[0] == 0:
+        llc, se, rhat, ess, dz = (float("nan"),) * 5
+        notes.append("no chain survived: the estimate is undefined (nan), not infinite")
+    else:
+        llc = float(good.mean(axis=1).mean())
+        se = float(good.mean(axis=1).std(ddof=1) / math.sqrt(good.shape[0])) if good.shape[0] > 1 else float("nan")
+        rhat = split_rhat(good) if good.shape[0] > 1 else float("nan")
+        ess = effective_sample_size(good)
+        dz = drift_z(good)
+        if not math.isfinite(llc):
+            notes.append("the estimate is not finite")
+        elif llc < 0:
+            notes.append(
+                "negative estimate: w* is probably not a local minimum of L_n (chains found lower "
+                "loss), or the loss at w* was measured on other data"
+            )
+        if math.isfinite(rhat) and rhat > 1.1:
+            notes.append(f"R-hat {rhat:.3f} > 1.1: chains disagree (mix longer or change step_size)")
+        if math.isfinite(dz) and abs(dz) > 4:
+            notes.append(
+                f"the trace still drifts (z = {dz:.1f} between first and last third of the draws): "
+                "lengthen burn-in or check that w* is a minimum"
+            )
+        if math.isfinite(ess) and ess < 20:
+            notes.append(f"effective sample size {ess:.0f} < 20: the standard error is unreliable")
+    for note in notes:
+        warnings.warn(note, ConvergenceWarning, stacklevel=2)
+    return LLCResult(
+        llc=llc,
+        llc_stderr=se,
+        llc_per_chain=per_chain,
+        nbeta=nbeta,
+        gamma=gamma,
+        n=n,
+        n_params=d,
+        loss_init=loss_init,
+        rhat=rhat,
+        ess=ess,
+        drift_z=dz,
+        mala_acceptance=mala,
+        temperature=temperature,
+        diverged=tuple(run.diverged_at),
+        warnings=tuple(notes),
+        config=replace(cfg),
+        loss_trace=tuple(tuple(float(v) for v in row) for row in losses),
+        llc_trace=tuple(tuple(float(v) for v in row) for row in kept),
+        vectorized=run.vectorized,
+    )
+
+

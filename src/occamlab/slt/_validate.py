@@ -1,0 +1,184 @@
+"""The known-lambda validation suite: estimate the LLC of models whose coefficient is exact.
+
+Each case is a torch model at a true parameter with data generated for it (see ``_models``); the
+estimator runs with its default settings after :func:`calibrate_sgld` has picked the step size and
+``gamma`` from pilot chains. The relative error ``|estimate - truth| / truth`` is reported per case,
+with the median and the maximum over the suite.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from occamlab._render import Rendered, Table, jsonable
+from occamlab.errors import ConfigError, suggest
+from occamlab.slt._calibrate import calibrate_sgld
+from occamlab.slt._llc import SGLDConfig, estimate_llc
+from occamlab.slt._models import (
+    KnownModel,
+    make_dln,
+    make_linear_regression,
+    make_logistic_regression,
+    make_normal_crossing,
+    make_rrr,
+)
+
+__all__ = ["ValidationCase", "ValidationResult", "VALIDATION_CASES", "validate_llc"]
+
+
+@dataclass(frozen=True)
+class ValidationCase:
+    """One suite entry: a name and a builder ``seed -> KnownModel``."""
+
+    name: str
+    build: Callable[[int], KnownModel]
+    fast: bool = False  # part of the cheap subset run by the fast tests
+
+
+def _cases() -> tuple[ValidationCase, ...]:
+    c = ValidationCase
+    return (
+        c("regular/linreg-5x4", lambda s: make_linear_regression(5, 4, n=10_000, seed=s), True),
+        c("regular/logreg-10", lambda s: make_logistic_regression(10, n=10_000, seed=s), True),
+        c("regular/linreg-40x30", lambda s: make_linear_regression(40, 30, n=10_000, seed=s)),
+        c("normal_crossing/w^2", lambda s: make_normal_crossing([1], n=100_000, seed=s), True),
+        c("normal_crossing/w^4", lambda s: make_normal_crossing([2], n=100_000, seed=s)),
+        c("normal_crossing/w1 w2^2", lambda s: make_normal_crossing([1, 2], n=100_000, seed=s)),
+        c("normal_crossing/w1 w2", lambda s: make_normal_crossing([1, 1], n=100_000, seed=s)),
+        c("rrr/4-3-4-r1", lambda s: make_rrr(4, 3, 4, 1, n=10_000, seed=s), True),
+        c("rrr/5-3-5-r3", lambda s: make_rrr(5, 3, 5, 3, n=10_000, seed=s)),
+        c("rrr/12-6-10-r2", lambda s: make_rrr(12, 6, 10, 2, n=10_000, seed=s)),
+        c("dln/10-8-6-8-10-r2", lambda s: make_dln([10, 8, 6, 8, 10], 2, n=10_000, seed=s)),
+        c("dln/20-15-10-15-20-r3", lambda s: make_dln([20, 15, 10, 15, 20], 3, n=10_000, seed=s)),
+        c("dln/60-50-40-50-60-r5", lambda s: make_dln([60, 50, 40, 50, 60], 5, n=4_000, seed=s)),
+    )
+
+
+VALIDATION_CASES: tuple[ValidationCase, ...] = _cases()
+
+
+@dataclass(frozen=True)
+class ValidationResult(Rendered):
+    """Per-case estimate against truth, and the suite's median and maximum relative errors."""
+
+    cases: tuple[dict[str, Any], ...]
+    median_relative_error: float
+    max_relative_error: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "cases": [dict(c) for c in self.cases],
+                "median_relative_error": self.median_relative_error,
+                "max_relative_error": self.max_relative_error,
+                "seconds": self.seconds,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
+        return cls(
+            cases=tuple(dict(c) for c in d["cases"]),
+            median_relative_error=float(d["median_relative_error"]),
+            max_relative_error=float(d["max_relative_error"]),
+            seconds=float(d.get("seconds", 0.0)),
+        )
+
+    def _tables(self) -> list[Table]:
+        heads = ["case", "d", "truth", "m", "estimate", "stderr", "rel. error", "step", "gamma"]
+        rows = [
+            [
+                c["name"], c["n_params"], c["truth"], c["multiplicity"], c["estimate"], c["stderr"],
+                c["relative_error"], c["step_size"], c["gamma"],
+            ]
+            for c in self.cases
+        ]
+        notes = [
+            f"median relative error {self.median_relative_error:.3f}, "
+            f"max {self.max_relative_error:.3f} ({self.seconds:.0f} s)"
+        ]
+        for c in self.cases:
+            notes.extend(f"{c['name']}: {w}" for w in c.get("warnings", []))
+        return [Table("LLC validation against known learning coefficients", heads, rows, notes)]
+
+
+def validate_llc(
+    cases: Sequence[str] | None = None,
+    *,
+    fast: bool = False,
+    config: SGLDConfig | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> ValidationResult:
+    """Run the known-lambda suite (all cases, the names given, or the cheap subset with ``fast``).
+
+    Each case: :func:`calibrate_sgld` over step sizes (and gamma) with short pilot chains, then
+    :func:`estimate_llc` with the recommended settings.
+    """
+    known = {c.name: c for c in VALIDATION_CASES}
+    if cases is not None:
+        bad = [c for c in cases if c not in known]
+        if bad:
+            raise ConfigError(
+                f"unknown validation case {bad[0]!r}" + suggest(bad[0], known)
+                + f"; known: {', '.join(known)}"
+            )
+        chosen = [known[c] for c in cases]
+    else:
+        chosen = [c for c in VALIDATION_CASES if c.fast or not fast]
+    base = config or SGLDConfig()
+    start = time.perf_counter()
+    out = []
+    for i, case in enumerate(chosen):
+        t0 = time.perf_counter()
+        km = case.build(seed + i)
+        cal = calibrate_sgld(
+            km.model, km.loss_fn, km.data, base,
+            step_sizes=[base.step_size * f for f in (0.1, 0.3, 1.0, 3.0, 10.0)], seed=seed + i,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = estimate_llc(km.model, km.loss_fn, km.data, cal.recommended, seed=seed + 1000 + i)
+        truth = float(km.truth.lambda_)
+        rel = abs(res.llc - truth) / truth if math.isfinite(res.llc) else float("inf")
+        out.append(
+            {
+                "name": case.name,
+                "family": km.truth.family,
+                "n_params": km.n_params,
+                "n": km.n,
+                "truth": truth,
+                "truth_fraction": str(km.truth.lambda_),
+                "multiplicity": km.truth.multiplicity,
+                "estimate": res.llc,
+                "stderr": res.llc_stderr,
+                "relative_error": rel,
+                "step_size": cal.recommended.step_size,
+                "gamma": res.gamma,
+                "temperature": res.temperature,
+                "rhat": res.rhat,
+                "seconds": time.perf_counter() - t0,
+                "warnings": [str(w.message) for w in caught],
+            }
+        )
+        if progress is not None:
+            progress(
+                f"{case.name}: truth {truth:.4g}, estimate {res.llc:.4g} +- {res.llc_stderr:.2g}, "
+                f"relative error {rel:.3f} ({time.perf_counter() - t0:.1f} s)"
+            )
+    errs = [c["relative_error"] for c in out]
+    return ValidationResult(
+        tuple(out),
+        float(statistics.median(errs)) if errs else float("nan"),
+        float(max(errs)) if errs else float("nan"),
+        time.perf_counter() - start,
+    )
+
+

@@ -1,0 +1,200 @@
+"""estimate_llc: exact invariances, SGD limit, truth on small known models, bad input, contract."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from occamlab.errors import ConfigError, ConvergenceWarning, DataError
+from occamlab.slt import (
+    LLCResult,
+    SGLDConfig,
+    estimate_llc,
+    gaussian_nll,
+    make_linear_regression,
+    make_rrr,
+)
+from occamlab.slt._sgld import run_chains
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
+
+SHORT = SGLDConfig(step_size=3e-3, gamma=10.0, n_chains=3, n_draws=120, n_burnin=60)
+
+
+@pytest.fixture(scope="module")
+def linreg():  # type: ignore[no-untyped-def]
+    return make_linear_regression(3, 2, n=2000, seed=1)
+
+
+def test_doubling_loss_and_halving_nbeta_is_exactly_invariant(linreg) -> None:  # type: ignore[no-untyped-def]
+    cfg = SGLDConfig(step_size=1e-4, gamma=5.0, nbeta=300.0, n_chains=2, n_draws=50, n_burnin=10,
+                     sampler="sgld", batch_size=256)
+
+    def double(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 2.0 * gaussian_nll(out, y)
+
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, cfg, seed=3)
+    b = estimate_llc(linreg.model, double, linreg.data, SGLDConfig(**{**cfg.__dict__, "nbeta": 150.0}), seed=3)
+    assert a.llc == pytest.approx(b.llc, rel=1e-12, abs=0)
+    assert a.llc_per_chain == pytest.approx(b.llc_per_chain, rel=1e-12)
+    # the same holds for the preconditioned sampler
+    cfg2 = SGLDConfig(**{**cfg.__dict__, "sampler": "rmsprop_sgld", "step_size": 1e-3})
+    a2 = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, cfg2, seed=3)
+    b2 = estimate_llc(linreg.model, double, linreg.data,
+                      SGLDConfig(**{**cfg2.__dict__, "nbeta": 150.0}), seed=3)
+    assert a2.llc == pytest.approx(b2.llc, rel=1e-12, abs=0)
+
+
+def test_zero_noise_zero_localization_is_plain_sgd(linreg) -> None:  # type: ignore[no-untyped-def]
+    model = linreg.model
+    x, y = linreg.data
+    # start away from the minimum so that SGD moves
+    start = nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        start.weight.copy_(model.layers[0].weight + 0.3)
+    eps, nbeta, steps = 1e-3, 200.0, 25
+    gen = torch.Generator().manual_seed(7)
+    run = run_chains(
+        start, gaussian_nll, x, y, names=["weight"], nbeta=nbeta, step_size=eps, gamma=0.0,
+        n_chains=1, n_steps=steps, n_burnin=0, batch_size=64, sampler="sgld", rmsprop_alpha=0.99,
+        rmsprop_delta=1.0, noise_level=0.0, divergence_threshold=1e30, vectorize=True,
+        generator=gen,
+    )
+    ref = nn.Linear(3, 2, bias=False)
+    ref.load_state_dict(start.state_dict())
+    opt = torch.optim.SGD(ref.parameters(), lr=eps * nbeta / 2)
+    gen2 = torch.Generator().manual_seed(7)
+    for _ in range(steps):
+        idx = torch.randint(0, x.shape[0], (1, 64), generator=gen2)[0]
+        opt.zero_grad()
+        gaussian_nll(ref(x[idx]), y[idx]).backward()
+        opt.step()
+        torch.randn((1, 2, 3), generator=gen2)  # the sampler draws (zero-scaled) noise too
+    torch.testing.assert_close(run.final["weight"][0], ref.weight.detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.equal(run.final["weight"][0], start.weight.detach())
+
+
+def test_regular_model_estimate_near_d_over_2(linreg) -> None:  # type: ignore[no-untyped-def]
+    res = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                       SGLDConfig(n_chains=4, n_draws=300, n_burnin=100), seed=0)
+    assert res.llc == pytest.approx(3.0, rel=0.15)  # truth d/2 = 3
+    assert res.n == 2000 and res.nbeta == pytest.approx(2000 / math.log(2000))
+    assert res.gamma == pytest.approx(res.nbeta / 100)
+    assert len(res.llc_per_chain) == 4 and res.llc_stderr > 0
+    assert len(res.llc_trace[0]) == 300 and len(res.loss_trace[0]) == 400
+    assert 0.9 < res.temperature < 1.1
+
+
+def test_rrr_estimate_near_truth() -> None:
+    km = make_rrr(4, 3, 4, 1, n=5000, seed=0)
+    res = estimate_llc(km.model, km.loss_fn, km.data, SGLDConfig(step_size=9e-3, n_draws=400),
+                       seed=1)
+    assert res.llc == pytest.approx(6.0, rel=0.2)
+
+
+def test_vectorized_and_sequential_agree(linreg) -> None:  # type: ignore[no-untyped-def]
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                     SGLDConfig(**{**SHORT.__dict__, "vectorize": True}), seed=2)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                     SGLDConfig(**{**SHORT.__dict__, "vectorize": False}), seed=2)
+    assert a.vectorized and not b.vectorized
+    assert a.llc == pytest.approx(b.llc, rel=1e-4)
+
+
+def test_same_seed_same_result_and_weights_untouched(linreg) -> None:  # type: ignore[no-untyped-def]
+    before = linreg.model.layers[0].weight.detach().clone()
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=5)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=5)
+    c = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=6)
+    assert a.llc == b.llc and a.llc != c.llc
+    assert torch.equal(before, linreg.model.layers[0].weight.detach())
+
+
+def test_weight_refined_llc_counts_only_sampled_parameters() -> None:
+    km = make_rrr(4, 3, 4, 1, n=3000, seed=0)
+    names = [k for k, _ in km.model.named_parameters()]
+    res = estimate_llc(km.model, km.loss_fn, km.data,
+                       SGLDConfig(**{**SHORT.__dict__, "params": (names[1],)}), seed=0)
+    assert res.n_params == 12
+    with pytest.raises(ConfigError, match="did you mean"):
+        estimate_llc(km.model, km.loss_fn, km.data,
+                     SGLDConfig(params=(names[1] + "x",)), seed=0)
+
+
+def test_data_as_loader_of_batches(linreg) -> None:  # type: ignore[no-untyped-def]
+    x, y = linreg.data
+    loader = [(x[i : i + 500], y[i : i + 500]) for i in range(0, 2000, 500)]
+    a = estimate_llc(linreg.model, linreg.loss_fn, loader, SHORT, seed=1)
+    b = estimate_llc(linreg.model, linreg.loss_fn, (x, y), SHORT, seed=1)
+    assert a.llc == b.llc and a.n == 2000
+
+
+def test_divergent_step_stops_chains_and_never_returns_inf(linreg) -> None:  # type: ignore[no-untyped-def]
+    cfg = SGLDConfig(step_size=5.0, gamma=1.0, sampler="sgld", n_chains=2, n_draws=50, n_burnin=5)
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        res = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, cfg, seed=0)
+    assert all(s is not None for s in res.diverged)
+    assert not math.isinf(res.llc) and math.isnan(res.llc)
+    assert any("diverged" in w for w in res.warnings)
+    json.dumps(res.to_dict(), allow_nan=False)
+    assert "diverged" in str(res)
+
+
+def test_not_a_minimum_warns(linreg) -> None:  # type: ignore[no-untyped-def]
+    moved = nn.Linear(3, 2, bias=False)
+    with torch.no_grad():
+        moved.weight.copy_(linreg.model.layers[0].weight + 0.5)
+    with pytest.warns(ConvergenceWarning, match="not a local minimum"):
+        res = estimate_llc(moved, gaussian_nll, linreg.data, SHORT, seed=0)
+    assert res.llc < 0
+
+
+def test_bad_input(linreg) -> None:  # type: ignore[no-untyped-def]
+    x, y = linreg.data
+    drop = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.1), nn.Linear(8, 2))
+    with pytest.raises(ConfigError, match="model.eval"):
+        estimate_llc(drop, gaussian_nll, (x, y), SHORT, seed=0)
+    estimate_llc(drop.eval(), gaussian_nll, (x, y),  # eval mode is fine
+                 SGLDConfig(**{**SHORT.__dict__, "n_draws": 12, "n_burnin": 0}), seed=0)
+
+    def per_example(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (out - t).pow(2).sum(1)
+
+    def summed(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (out - t).pow(2).sum()
+
+    with pytest.raises(ConfigError, match="scalar"):
+        estimate_llc(linreg.model, per_example, (x, y), SHORT, seed=0)
+    with pytest.raises(ConfigError, match="sum over the batch"):
+        estimate_llc(linreg.model, summed, (x, y), SHORT, seed=0)
+    with pytest.raises(DataError, match="empty"):
+        estimate_llc(linreg.model, gaussian_nll, [], SHORT, seed=0)
+    with pytest.raises(DataError, match="rows"):
+        estimate_llc(linreg.model, gaussian_nll, (x, y[:10]), SHORT, seed=0)
+    with pytest.raises(ConfigError, match="did you mean 'sgld'"):
+        SGLDConfig(sampler="sgdl")
+    with pytest.raises(ConfigError, match="step_size"):
+        SGLDConfig(step_size=-1.0)
+    with pytest.raises(ConfigError, match="n_chains"):
+        SGLDConfig(n_chains=0)
+    with pytest.raises(ConfigError, match="unknown SGLD setting 'stepsize'"):
+        SGLDConfig.from_dict({"stepsize": 1.0})
+
+
+def test_contract(linreg, result_contract) -> None:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=0)
+    result_contract(res)
+    back = LLCResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back.llc == res.llc and back.config == res.config
+    d = res.to_dict()
+    for key in ("llc", "llc_stderr", "llc_per_chain", "nbeta", "n", "warnings"):
+        assert key in d
+    assert "<table" in res._repr_html_() and "Local learning coefficient" in str(res)
