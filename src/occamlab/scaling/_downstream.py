@@ -22,6 +22,7 @@ Every verdict comes with the statistics behind it.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from occamlab._render import Rendered, Table, jsonable
-from occamlab.errors import ConfigError, DataError
+from occamlab.errors import ConfigError, ConvergenceWarning, DataError
 from occamlab.scaling._data import column
 from occamlab.scaling._fit import fit
 from occamlab.scaling._forms import Sigmoid
@@ -104,7 +105,11 @@ def _poly(u: np.ndarray, y: np.ndarray, deg: int) -> tuple[np.ndarray, float]:
 
 def _sigmoid(u: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float] | None:
     try:
-        r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss="lsq")
+        with warnings.catch_warnings():
+            # only the residual sum of squares is used: a sigmoid that degenerates into a line
+            # (a flat direction the polish cannot finish) is still a valid comparison
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss="lsq", max_polish_iter=50)
     except (ConfigError, DataError):
         return None
     sse = float(np.sum(np.square(r.residuals)))

@@ -61,7 +61,8 @@ def prepare_data(
     return inputs, y
 
 
-def _polish(obj: Objective, x0: Array, lo: Array, hi: Array, scale: float) -> tuple[Array, float, bool]:
+def _polish(obj: Objective, x0: Array, lo: Array, hi: Array, scale: float,
+            max_iter: int = 1000) -> tuple[Array, float, bool]:
     """SciPy L-BFGS-B on the objective divided by ``scale`` with tight tolerances."""
     def fg(x: Array) -> tuple[float, Array]:
         f, g = obj.value_grad(x)
@@ -69,7 +70,7 @@ def _polish(obj: Objective, x0: Array, lo: Array, hi: Array, scale: float) -> tu
 
     bounds = list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None), strict=True))
     res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 20000, "maxls": 60})
+                            options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": max_iter, "maxls": 40})
     f, g = fg(res.x)
     pg = np.abs(res.x - np.clip(res.x - g, lo, hi)).max()
     return res.x, f * scale, bool(res.success or pg < 1e-6)
@@ -136,6 +137,7 @@ def fit(
     n_nearby: int = 3,
     level: float = 0.95,
     seed: int = 0,
+    max_polish_iter: int = 1000,
     source: str = "data",
 ) -> FitResult:
     """Fit ``form`` to measurements.
@@ -165,6 +167,9 @@ def fit(
         Interval coverage.
     seed : int
         Seed of the bootstrap resampling.
+    max_polish_iter : int
+        Iterations of the final L-BFGS-B polish of the best candidates (on the objective divided by
+        its own value, tolerances 1e-15 / 1e-11).
 
     Returns
     -------
@@ -211,16 +216,20 @@ def fit(
     best_f = float(res.f[order[0]])
     # polish the best few distinct candidates
     cands: list[Array] = []
+    cand_conv: list[bool] = []
     for i in order[: min(len(order), 50)]:
         # only candidates that could still beat the best after polishing
         if not np.isfinite(res.f[i]) or res.f[i] > best_f * (1 + 1e-3) + 1e-300:
             break
         if all(np.max(np.abs(res.x[i] - c)) > 1e-4 for c in cands):
             cands.append(res.x[i])
+            cand_conv.append(bool(res.converged[i]))
         if len(cands) == 3:
             break
     pscale = abs(best_f) if best_f > 0 else 1.0
-    polished = [_polish(obj, c, lo, hi, pscale) for c in cands]
+    # a candidate is converged if the batched stage stopped on its own test or the polish did
+    polished = [(x, f, ok or c) for (x, f, ok), c in
+                zip((_polish(obj, c, lo, hi, pscale, max_polish_iter) for c in cands), cand_conv, strict=True)]
     theta, f_best, conv = min(polished, key=lambda t: t[1])
     tol = 1e-6 * max(abs(f_best), 1e-300)
     n_at_best = int(np.sum(res.f <= f_best + max(tol, 1e-8 * abs(f_best))))
