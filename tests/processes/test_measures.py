@@ -194,3 +194,54 @@ def test_large_random_machine_reports_inexact_E_as_lower_bound() -> None:
     assert a.n_causal_states == n and not a.truncated
     if not a.excess_entropy_exact:
         assert 0 <= a.excess_entropy <= a.statistical_complexity + 1e-9
+
+
+def conditional_state_entropy(p: Presentation, k: int, L: int) -> float:
+    """Brute force ``H[S_k | X_{0:L}]`` on a unifilar machine, enumerating all words at once."""
+    T = p.matrices
+    A, n = p.n_symbols, p.n_states
+    prob = T.sum(axis=2)  # (A, n)
+    succ = np.argmax(T, axis=2).T  # (n, A)
+    words = np.array(np.unravel_index(np.arange(A**L), (A,) * L)).T  # (W, L)
+    pi = p.stationary_distribution()
+    joint = np.zeros((words.shape[0], n))  # Pr(X_{0:L} = w, S_k = s)
+    for s0 in range(n):
+        state = np.full(words.shape[0], s0)
+        mass = np.full(words.shape[0], pi[s0])
+        state_k = state.copy()
+        for t in range(L):
+            if t == k:
+                state_k = state.copy()
+            x = words[:, t]
+            mass = mass * prob[x, state]
+            state = succ[state, x]
+        if k >= L:
+            state_k = state
+        np.add.at(joint, (np.arange(words.shape[0]), state_k), mass)
+    pw = joint.sum(axis=1)
+    keep = pw > 0
+    cond = joint[keep] / pw[keep][:, None]
+    return float(pw[keep] @ entropy_bits(cond, axis=1))
+
+
+@pytest.mark.parametrize("name,order", [("golden-mean", 1), ("even", 0), ("rip", 1), ("rrxor", 0),
+                                        ("binary-markov", 1), ("z1r", 0), ("nemo", None)])
+def test_cryptic_order_against_brute_force(name: str, order: int | None) -> None:
+    """H[S_k | X_{0:L}] decays to 0 with L iff k >= cryptic order; otherwise it levels off."""
+    p = build_process(name)
+    info = analyze(p)
+    assert info.cryptic_order == order
+    assert (order == 0) == (abs(info.crypticity) < 1e-9)  # chi = 0 iff k = 0
+    machine = causal_state_analysis(p).machine
+
+    def decays(k: int) -> bool:
+        a, b = conditional_state_entropy(machine, k, 12), conditional_state_entropy(machine, k, 16)
+        return b < 1e-12 or b < 0.8 * a
+
+    if order is None:
+        assert not decays(3) and conditional_state_entropy(machine, 3, 16) > 1e-3
+    else:
+        assert decays(order)
+        if order > 0:
+            assert not decays(order - 1)
+            assert conditional_state_entropy(machine, order - 1, 16) > 1e-3

@@ -6,12 +6,14 @@ crypticity), minimal generators and seeded sampling with belief states. See ``do
 """
 
 from occamlab.processes._compare import CompareResult, compare, lohr_crossover, lohr_entropy
+from occamlab.processes._cryptic import cryptic_order
 from occamlab.processes._entropy_rate import (
     EntropyRateEstimate,
     entropy_rate_bounds,
     estimate_entropy_rate,
 )
 from occamlab.processes._epsilon import causal_state_analysis, spectral_excess_entropy
+from occamlab.processes._generator_map import GeneratorMap, generator_map
 from occamlab.processes._generators import GeneratorResult, minimal_generator
 from occamlab.processes._info import ProcessInfo, analyze, block_entropies
 from occamlab.processes._library import PROCESSES, build_process, load_presentation
@@ -24,6 +26,6 @@ __all__ = [
     "Presentation", "entropy_bits", "PROCESSES", "build_process", "load_presentation",
     "MixedStateGraph", "mixed_state_graph", "refine_partition", "causal_state_analysis",
     "spectral_excess_entropy", "ProcessInfo", "analyze", "block_entropies",
-    "GeneratorResult", "minimal_generator", "CompareResult", "compare", "lohr_entropy",
+    "cryptic_order", "GeneratorResult", "minimal_generator", "GeneratorMap", "generator_map", "CompareResult", "compare", "lohr_entropy",
     "lohr_crossover", "EntropyRateEstimate", "estimate_entropy_rate", "entropy_rate_bounds", "Samples", "sample",
 ]

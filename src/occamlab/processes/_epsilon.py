@@ -215,6 +215,7 @@ def causal_state_analysis(
     if machine is not None:
         g = mixed_state_graph(machine, tol=tol, max_states=max_states, max_depth=max_depth)
         depth = g.max_depth
+        g0 = g0 if g0 is not None else g
         if g.complete:
             if E is None:
                 found = _recurrent_from_graph(g, tol)

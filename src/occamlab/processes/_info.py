@@ -8,6 +8,7 @@ All values in bits. For a process with causal states ``S`` (stationary law ``pi`
 - excess entropy ``E = I[past; future]`` by the spectral formula (see ``_epsilon``);
 - crypticity ``chi = C_mu - E`` (the part of the stored state not shared with the future);
 - Markov order ``R``: the least L such that every length-L history determines the causal state;
+- cryptic order ``k``: the least l with ``H[S_l | X_{0:inf}] = 0`` (``chi = 0`` iff ``k = 0``);
 - generative complexity of the given presentation: ``H[pi]`` of its own states.
 
 When the causal states are infinite (SNS, Mess3) the search is truncated: ``statistical_complexity``
@@ -25,12 +26,15 @@ import numpy as np
 
 from occamlab._render import Rendered, Table, jsonable
 from occamlab.errors import ConfigError
+from occamlab.processes._cryptic import cryptic_order
 from occamlab.processes._entropy_rate import estimate_entropy_rate
 from occamlab.processes._epsilon import causal_state_analysis
 from occamlab.processes._mixed_state import DEFAULT_MAX_STATES, DEFAULT_TOL, mixed_state_graph
 from occamlab.processes._presentation import Presentation
 
 __all__ = ["ProcessInfo", "analyze", "block_entropies"]
+
+_CRYPTIC_LIMIT = 300  # the pair graph has n^2 nodes
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class ProcessInfo(Rendered):
     n_states: int
     generative_complexity: float
     markov_order: int | None
+    cryptic_order: int | None
     excess_entropy_exact: bool
     entropy_rate_exact: bool
     entropy_rate_bounds: tuple[float, float] | None
@@ -88,6 +93,8 @@ class ProcessInfo(Rendered):
             ["causal states", self.n_causal_states if not self.truncated else "infinite", ""],
             ["Markov order R",
              self.markov_order if self.markov_order is not None else "inf/unknown", ""],
+            ["cryptic order k",
+             self.cryptic_order if self.cryptic_order is not None else "inf/unknown", ""],
             ["presentation states", self.n_states, "unifilar" if self.unifilar else "non-unifilar"],
             ["presentation entropy H[pi]", self.generative_complexity, "generative complexity"],
         ]
@@ -156,12 +163,16 @@ def analyze(
     if a.truncated and C is None:
         notes.append("no recurrent causal state found: C_mu is infinite (beliefs never recur)")
     g = a.graph
+    k_order = None
+    if not a.truncated and a.stationary.size <= _CRYPTIC_LIMIT:
+        k_order = cryptic_order(a.successor, a.probability)
     return ProcessInfo(
         name=presentation.name, params=dict(presentation.params),
         statistical_complexity=C, entropy_rate=float(h_mu), excess_entropy=E, crypticity=chi,
         n_causal_states=a.n_causal_states, unifilar=presentation.is_unifilar(),
         truncated=a.truncated, left_out=a.left_out, n_states=presentation.n_states,
         generative_complexity=presentation.state_entropy(), markov_order=a.markov_order,
+        cryptic_order=k_order,
         excess_entropy_exact=a.excess_entropy_exact, entropy_rate_exact=h_exact,
         entropy_rate_bounds=bounds, depth=a.depth,
         n_mixed_states=0 if g is None else g.n_states, method=a.method, tol=tol,
