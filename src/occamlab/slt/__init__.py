@@ -10,6 +10,15 @@
   threshold ``n_q`` and the two-part code length.
 """
 
+from occamlab.slt._calibrate import CalibrationResult, calibrate_sgld
+from occamlab.slt._compress import (
+    CompressionResult,
+    TwoPartCode,
+    asymptotic_redundancy,
+    critical_compression,
+    evaluate_loss,
+    two_part_code_length,
+)
 from occamlab.slt._diagnostics import drift_z, effective_sample_size, split_rhat
 from occamlab.slt._known import (
     LearningCoefficient,
@@ -30,6 +39,15 @@ from occamlab.slt._models import (
     make_normal_crossing,
     make_rrr,
 )
+from occamlab.slt._quantize import (
+    SCHEMES,
+    CompressionSpec,
+    compress_model,
+    compressed_bits,
+    low_rank_tensor,
+    quantize_tensor,
+)
+from occamlab.slt._validate import VALIDATION_CASES, ValidationResult, validate_llc
 
 __all__ = [
     "LearningCoefficient",
@@ -53,4 +71,21 @@ __all__ = [
     "make_linear_regression",
     "make_logistic_regression",
     "make_normal_crossing",
+    "CalibrationResult",
+    "calibrate_sgld",
+    "ValidationResult",
+    "VALIDATION_CASES",
+    "validate_llc",
+    "SCHEMES",
+    "CompressionSpec",
+    "quantize_tensor",
+    "low_rank_tensor",
+    "compress_model",
+    "compressed_bits",
+    "CompressionResult",
+    "TwoPartCode",
+    "evaluate_loss",
+    "critical_compression",
+    "two_part_code_length",
+    "asymptotic_redundancy",
 ]
