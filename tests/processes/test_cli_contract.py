@@ -28,6 +28,9 @@ def test_result_contracts(result_contract) -> None:
     result_contract(minimal_generator(build_process("binary-markov"), 2, n_starts=1))
     result_contract(compare("binary-markov", "p", [0.4], params={"q": "p"}, n_starts=0))
     result_contract(estimate_entropy_rate(build_process("sns"), n_steps=500, length=4))
+    from occamlab.processes import generator_map
+
+    result_contract(generator_map("binary-markov", "p", [0.3], "q", [0.4], n_starts=0))
 
 
 def test_info_json_keys(tmp_path, capsys) -> None:
@@ -55,6 +58,14 @@ def test_compare_and_plot(tmp_path) -> None:
     assert main(["process", "compare", "binary-markov", "--sweep", "p=0.3:0.45:2",
                  "--param", "q=p", "--starts", "0", "--plot", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_grid_json(tmp_path) -> None:
+    out = tmp_path / "grid.json"
+    assert main(["process", "compare", "binary-markov", "--sweep", "p=0.3:0.4:2",
+                 "--sweep", "q=0.3:0.3:1", "--starts", "1", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert len(d["generator_entropy"]) == 2 and len(d["generator_entropy"][0]) == 1
 
 
 def test_sample_npz(tmp_path) -> None:

@@ -90,3 +90,31 @@ def test_beliefs_equal_the_forward_algorithm() -> None:
             eta = eta @ p.matrices[s.symbols[b, t]]
             eta = eta / eta.sum()
             np.testing.assert_allclose(s.beliefs[b, t], eta, atol=1e-12)
+
+
+def test_generator_map_small_grid(tmp_path) -> None:
+    from occamlab.processes import generator_map
+
+    m = generator_map("binary-markov", "p", [0.2, 0.8], "q", [0.2, 0.5], n_starts=1)
+    gain = m.gain()
+    assert gain.shape == (2, 2)
+    assert gain[1, 0] == pytest.approx(0.0, abs=1e-6)  # p + q = 1: IID, C_mu = 0
+    # p = q = 0.2: at least as good as the analytic 2-state generator.
+    assert gain[0, 0] >= 1.0 - two_state_generator(0.2).state_entropy() - 1e-5
+    m.plot(str(tmp_path / "map.png"))
+    assert (tmp_path / "map.png").stat().st_size > 1000
+
+
+def test_epsilon_machine_fast_path_and_errors() -> None:
+    from occamlab.errors import ConfigError
+    from occamlab.processes import epsilon_machine
+
+    # A redundant 4-state copy of the golden mean minimizes to 2 states.
+    T = np.zeros((2, 4, 4))
+    T[1, 0, 2], T[0, 0, 1], T[1, 1, 0] = 0.5, 0.5, 1.0
+    T[1, 2, 0], T[0, 2, 3], T[1, 3, 2] = 0.5, 0.5, 1.0
+    m = epsilon_machine(Presentation(T))
+    assert m.n_states == 2
+    assert epsilon_machine(build_process("lohr")).n_states == 2
+    with pytest.raises(ConfigError, match="infinitely many"):
+        epsilon_machine(build_process("mess3"), max_states=1000)

@@ -48,8 +48,9 @@ def register(subparsers: Any) -> None:
 
     sp = sub.add_parser("compare", help="C_mu vs best generator (and Lohr) along a sweep")
     common(sp)
-    sp.add_argument("--sweep", required=True, metavar="K=START:STOP:N",
-                    help="parameter sweep, e.g. p=0.01:0.49:49")
+    sp.add_argument("--sweep", required=True, metavar="K=START:STOP:N", action="append",
+                    help="parameter sweep, e.g. p=0.01:0.49:49; give two for a grid "
+                    "(e.g. --sweep p=0.1:0.9:9 --sweep q=0.1:0.9:9)")
     sp.add_argument("--states", type=int, default=2, help="generator states (default 2)")
     sp.add_argument("--starts", type=int, default=2, help="random starts per point")
     sp.add_argument("--seed", type=int, default=0)
@@ -144,11 +145,23 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from occamlab.processes import compare
+    from occamlab.processes import compare, generator_map
 
-    key, values = _parse_sweep(args.sweep)
-    res = compare(args.name, key, values, params=parse_kv(args.param, what="--param"),
-                  states=args.states, n_starts=args.starts, seed=args.seed)
+    if len(args.sweep) > 2:
+        raise ConfigError(f"--sweep may be given once (a line) or twice (a grid), got "
+                          f"{len(args.sweep)}")
+    sweeps = [_parse_sweep(text) for text in args.sweep]
+    params = parse_kv(args.param, what="--param")
+    if len(sweeps) == 2:
+        (kx, xs), (ky, ys) = sweeps
+        if params:
+            raise ConfigError("--param cannot be combined with a two-parameter grid")
+        res: Any = generator_map(args.name, kx, xs, ky, ys, states=args.states,
+                                 n_starts=args.starts, seed=args.seed)
+    else:
+        key, values = sweeps[0]
+        res = compare(args.name, key, values, params=params, states=args.states,
+                      n_starts=args.starts, seed=args.seed)
     if args.json != "-":
         print(res)
     if args.plot:

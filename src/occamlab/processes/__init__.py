@@ -12,7 +12,11 @@ from occamlab.processes._entropy_rate import (
     entropy_rate_bounds,
     estimate_entropy_rate,
 )
-from occamlab.processes._epsilon import causal_state_analysis, spectral_excess_entropy
+from occamlab.processes._epsilon import (
+    causal_state_analysis,
+    epsilon_machine,
+    spectral_excess_entropy,
+)
 from occamlab.processes._generator_map import GeneratorMap, generator_map
 from occamlab.processes._generators import GeneratorResult, minimal_generator
 from occamlab.processes._info import ProcessInfo, analyze, block_entropies
@@ -24,7 +28,7 @@ from occamlab.processes._sampling import Samples, sample
 
 __all__ = [
     "Presentation", "entropy_bits", "PROCESSES", "build_process", "load_presentation",
-    "MixedStateGraph", "mixed_state_graph", "refine_partition", "causal_state_analysis",
+    "MixedStateGraph", "mixed_state_graph", "refine_partition", "causal_state_analysis", "epsilon_machine",
     "spectral_excess_entropy", "ProcessInfo", "analyze", "block_entropies",
     "cryptic_order", "GeneratorResult", "minimal_generator", "GeneratorMap", "generator_map", "CompareResult", "compare", "lohr_entropy",
     "lohr_crossover", "EntropyRateEstimate", "estimate_entropy_rate", "entropy_rate_bounds", "Samples", "sample",

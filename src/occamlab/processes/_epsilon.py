@@ -38,7 +38,9 @@ from occamlab.processes._mixed_state import (
 )
 from occamlab.processes._presentation import Presentation, entropy_bits, stationary_of
 
-__all__ = ["CausalStateAnalysis", "causal_state_analysis", "spectral_excess_entropy"]
+__all__ = [
+    "CausalStateAnalysis", "causal_state_analysis", "spectral_excess_entropy", "epsilon_machine",
+]
 
 _DENSE_LIMIT = 3000  # above this many states, stationary laws and solves go sparse
 _MACHINE_LIMIT = 5000  # build a dense Presentation of the epsilon-machine only below this
@@ -302,3 +304,40 @@ def _machine(succ: np.ndarray, prob: np.ndarray, syms: tuple[str, ...],
     if succ.shape[0] > _MACHINE_LIMIT:
         return None
     return graph_presentation(succ, prob, symbols=syms, name=f"{name} epsilon-machine")
+
+
+def epsilon_machine(
+    presentation: Presentation,
+    *,
+    tol: float = DEFAULT_TOL,
+    max_states: int = DEFAULT_MAX_STATES,
+    max_depth: int | None = None,
+) -> Presentation:
+    """The epsilon-machine (minimal unifilar presentation) of a finite-state process.
+
+    Unifilar input is minimized directly (no mixed states, so this is the fast path); other
+    input goes through the mixed-state presentation.
+
+    Raises
+    ------
+    ConfigError
+        When the causal states are infinite (the search was truncated) or too many to build a
+        dense presentation.
+    """
+    if presentation.is_unifilar():
+        presentation.stationary_distribution()  # irreducibility check
+        succ, prob = unifilar_graph(presentation)
+        lab = refine_partition(succ, prob, tol=tol)
+        r_succ, r_prob, _ = quotient(succ, prob, lab)
+    else:
+        g = mixed_state_graph(presentation, tol=tol, max_states=max_states, max_depth=max_depth)
+        found = _recurrent_from_graph(g, tol)
+        if found is None or not g.exact:
+            raise ConfigError(f"{presentation.name!r} has infinitely many causal states (the "
+                              "mixed-state search did not close exactly)")
+        r_succ, r_prob = found[0], found[1]
+    m = _machine(r_succ, r_prob, presentation.symbols, presentation.name)
+    if m is None:
+        raise ConfigError(f"epsilon-machine of {presentation.name!r} has {r_succ.shape[0]} states,"
+                          f" more than {_MACHINE_LIMIT} (use causal_state_analysis)")
+    return m

@@ -62,6 +62,25 @@ class GeneratorMap(Rendered):
                        f"{self.x_values[i]:g}, {self.y_param}={self.y_values[j]:g}")
         return out
 
+    def plot(self, path: Any, *, format: str | None = None) -> None:
+        """Heat map of ``C_mu - C_g^(k)`` over the grid, written to ``path``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.6, 4.6))
+        im = ax.imshow(self.gain().T, origin="lower", aspect="auto", cmap="viridis",
+                       extent=(min(self.x_values), max(self.x_values), min(self.y_values),
+                               max(self.y_values)))
+        fig.colorbar(im, ax=ax, label=f"C_mu - best {self.states}-state H[pi] (bits)")
+        ax.set_xlabel(self.x_param)
+        ax.set_ylabel(self.y_param)
+        ax.set_title(f"Where generation beats prediction: {self.process}")
+        fig.tight_layout()
+        fig.savefig(path, format=format)
+        plt.close(fig)
+
     def _tables(self) -> list[Table]:
         gain = self.gain()
         rows = [[x, *[None if not np.isfinite(v) else round(float(v), 4) for v in gain[i]]]
