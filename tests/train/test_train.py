@@ -204,3 +204,37 @@ def test_bad_data_is_a_clear_error() -> None:
 def test_result_from_dict_round_trip() -> None:
     _, res = train(tiny_config(steps=20))
     assert TrainResult.from_dict(json.loads(json.dumps(res.to_dict()))) == res
+
+
+def _ngram_cross_entropy(train_tokens: np.ndarray, val_tokens: np.ndarray, order: int) -> float:
+    """Held-out cross-entropy (nats) of an add-one-smoothed unigram (1) or bigram (2) byte model."""
+    if order == 1:
+        p = (np.bincount(train_tokens, minlength=256) + 1.0) / (train_tokens.size + 256.0)
+        return float(-np.log(p[val_tokens]).mean())
+    counts = np.ones((256, 256))
+    np.add.at(counts, (train_tokens[:-1], train_tokens[1:]), 1.0)
+    P = counts / counts.sum(axis=1, keepdims=True)
+    return float(-np.log(P[val_tokens[:-1], val_tokens[1:]]).mean())
+
+
+def test_short_run_on_shakespeare_beats_the_unigram_model() -> None:
+    from occamlab.train import load_corpus, split_tokens
+
+    cfg = tiny_config(steps=300, batch_size=16, lr=1e-2, eval_every=100, eval_tokens=8192)
+    _, res = train(cfg)
+    sp = split_tokens(load_corpus("shakespeare", max_bytes=400_000), val_fraction=0.1, context=32)
+    assert res.best_val_loss < _ngram_cross_entropy(sp.train, sp.val, 1) - 0.3
+
+
+@pytest.mark.slow
+def test_tiny_config_beats_the_bigram_model() -> None:
+    from pathlib import Path
+
+    from occamlab.train import load_config, load_corpus, split_tokens
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "train-tiny.toml",
+                      {"threads": "1"})
+    _, res = train(cfg)
+    sp = split_tokens(load_corpus("shakespeare"), val_fraction=cfg.data.val_fraction,
+                      context=cfg.model.context)
+    assert res.best_val_loss < _ngram_cross_entropy(sp.train, sp.val, 2)
