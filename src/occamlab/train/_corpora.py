@@ -225,7 +225,7 @@ def _load_hf(spec: str, max_bytes: int | None) -> np.ndarray:
         import datasets  # type: ignore[import-not-found]
     except ImportError:
         raise DataError(
-            "hf: corpora need the optional `datasets` package (pip install datasets)"
+            "hf: corpora need the optional `datasets` package (pip install 'occamlab[hf]')"
         ) from None
     try:
         if Path(name).is_dir():
