@@ -129,6 +129,9 @@ def fit(
         state.update(load_optimizer_state(out_dir / "last", opt))
         if state["best_val"] is None:
             state["best_val"] = math.inf
+        if not config.threads:  # bit-identical resumption needs the same thread count
+            threads = int(state.get("threads", threads))
+    state["threads"] = threads
     curve_path = out_dir / "loss_curve.jsonl" if out_dir is not None else None
     if curve_path is not None:
         out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
