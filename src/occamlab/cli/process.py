@@ -186,7 +186,8 @@ def _sample(args: argparse.Namespace) -> int:
     s = sample(_presentation(args), args.length, batch=args.batch, seed=args.seed,
                beliefs=args.beliefs)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **s.arrays(), seed=np.array(args.seed))
+    arrays: dict[str, Any] = {**s.arrays(), "seed": np.array(args.seed)}
+    np.savez_compressed(buf, **arrays)
     atomic_write_bytes(args.out, buf.getvalue())
     print(f"wrote {args.batch} x {args.length} symbols"
           + (" with beliefs" if args.beliefs else "") + f" to {args.out}")

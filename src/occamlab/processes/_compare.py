@@ -162,7 +162,9 @@ def compare(
         raise ConfigError("the sweep needs at least one value")
     fixed = dict(params or {})
     rows: dict[str, list[Any]] = {k: [] for k in ("c", "e", "g", "l", "w")}
-    presentations, infos, gens = [], [], []
+    presentations: list[Any] = []
+    infos: list[Any] = []
+    gens: list[Any] = []
     for v in values:
         pv = {k: (v if str(val) == sweep_param else val) for k, val in fixed.items()}
         pv[sweep_param] = v

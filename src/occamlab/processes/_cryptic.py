@@ -24,8 +24,8 @@ def cryptic_order(successor: np.ndarray, probability: np.ndarray) -> int | None:
     """Cryptic order of the unifilar machine ``(successor, probability)``; None when infinite."""
     n, A = successor.shape
     allowed = probability > 0  # (n, A)
-    s, t = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    s, t = s.ravel(), t.ravel()  # pair id = s * n + t
+    s = np.repeat(np.arange(n), n)  # pair id = s * n + t
+    t = np.tile(np.arange(n), n)
     both = allowed[s] & allowed[t]  # (n^2, A)
     pi_, xi = np.nonzero(both)
     dst = successor[s[pi_], xi] * n + successor[t[pi_], xi]

@@ -61,7 +61,7 @@ class Presentation:
     0.333333
     """
 
-    matrices: np.ndarray
+    matrices: Any
     symbols: tuple[str, ...] = ()
     states: tuple[str, ...] = ()
     name: str = "custom"
@@ -93,9 +93,9 @@ class Presentation:
         sums = T.sum(axis=(0, 2))
         bad = np.flatnonzero(np.abs(sums - 1.0) > self.atol)
         if bad.size:
-            i = int(bad[0])
+            row = int(bad[0])
             raise DataError(
-                f"row {i} of sum_x T[x] in {self.name!r} sums to {sums[i]:.12g}, not 1 "
+                f"row {row} of sum_x T[x] in {self.name!r} sums to {sums[row]:.12g}, not 1 "
                 f"(tolerance {self.atol:g}); {bad.size} bad row(s)"
             )
         T /= sums[None, :, None]

@@ -99,8 +99,8 @@ def sample(
     cum[:, -1] = np.inf  # guards against round-off at the top
     state = np.minimum(np.searchsorted(np.cumsum(pi), gen.random(batch), side="right"), n - 1)
     sdt = _int_dtype(n)
-    symbols = np.empty((batch, length), dtype=_int_dtype(A))
-    states = np.empty((batch, length + 1), dtype=sdt)
+    symbols: np.ndarray = np.empty((batch, length), dtype=_int_dtype(A))
+    states: np.ndarray = np.empty((batch, length + 1), dtype=sdt)
     states[:, 0] = state
     bel = None
     if beliefs:
