@@ -108,7 +108,7 @@ def _draws(result: FitResult, n_draws: int, seed: int) -> tuple[np.ndarray, str]
 
 def optimal_allocation(
     result: FitResult,
-    compute: Sequence[float] | float,
+    compute: Sequence[float] | float | np.ndarray,
     *,
     level: float | None = None,
     n_draws: int = 4000,

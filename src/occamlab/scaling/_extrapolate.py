@@ -77,7 +77,7 @@ def _predict_holdout(form: LawForm, train: Any, test: Any, target: str,
                      ) -> tuple[FitResult, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     res = fit(form, train, target=target, columns=columns, **fit_kwargs)
     cols = dict(columns or {})
-    inputs = {k: column(test, cols.get(k, k)) for k in form.inputs}
+    inputs: dict[str, Any] = {k: column(test, cols.get(k, k)) for k in form.inputs}
     pred = res.predict(form=form, **inputs)
     return res, column(test, target), np.array(pred.value), np.array(pred.lower), np.array(pred.upper)
 

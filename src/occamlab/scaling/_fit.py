@@ -68,7 +68,7 @@ def _polish(obj: Objective, x0: Array, lo: Array, hi: Array, scale: float,
         f, g = obj.value_grad(x)
         return f / scale, g / scale
 
-    bounds = list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None), strict=True))
+    bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi, strict=True)]
     res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": max_iter, "maxls": 40})
     f, g = fg(res.x)
@@ -262,23 +262,24 @@ def fit(
     boot: Array | None = None
     if bootstrap:
         rng = np.random.default_rng(seed)
+        g_arr: Array | None = None
         if isinstance(groups, str):
             g_arr = column(data, groups, source=source, role="bootstrap groups")
-        else:
-            g_arr = None if groups is None else np.asarray(groups)
+        elif groups is not None:
+            g_arr = np.asarray(groups)
         W = _resample_weights(n, bootstrap, g_arr, rng)
-        sd_int = np.sqrt(np.diag(cov)) if cov is not None else 0.05 * np.maximum(1.0, np.abs(theta))
+        sd_int: Array = np.sqrt(np.diag(cov)) if cov is not None else 0.05 * np.maximum(1.0, np.abs(theta))
         sd_int = np.where(np.isfinite(sd_int), sd_int, 0.05)
-        k = 1 + n_nearby
-        starts_b = np.repeat(theta[None, :], bootstrap * k, axis=0)
+        per = 1 + n_nearby
+        starts_b = np.repeat(theta[None, :], bootstrap * per, axis=0)
         jitter = rng.standard_normal((bootstrap, n_nearby, P)) * sd_int
-        starts_b.reshape(bootstrap, k, P)[:, 1:, :] += jitter
+        starts_b.reshape(bootstrap, per, P)[:, 1:, :] += jitter
         starts_b = np.clip(starts_b, lo, hi)
-        objb = Objective(form, prep, z, np.repeat(W, k, axis=0), loss=loss, delta=delta)
-        rb = minimize_batched(objb, starts_b, lo, hi, groups=np.repeat(np.arange(bootstrap), k))
-        fb = np.where(np.isfinite(rb.f), rb.f, np.inf).reshape(bootstrap, k)
+        objb = Objective(form, prep, z, np.repeat(W, per, axis=0), loss=loss, delta=delta)
+        rb = minimize_batched(objb, starts_b, lo, hi, groups=np.repeat(np.arange(bootstrap), per))
+        fb = np.where(np.isfinite(rb.f), rb.f, np.inf).reshape(bootstrap, per)
         pick = np.argmin(fb, axis=1)
-        boot = rb.x.reshape(bootstrap, k, P)[np.arange(bootstrap), pick]
+        boot = rb.x.reshape(bootstrap, per, P)[np.arange(bootstrap), pick]
         ok = np.isfinite(fb[np.arange(bootstrap), pick])
         if not ok.all():
             warn.append(f"{int((~ok).sum())} bootstrap resamples failed and were dropped")

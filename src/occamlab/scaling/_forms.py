@@ -163,7 +163,7 @@ class LawForm(abc.ABC):
         return np.array(list(itertools.product(*self._grid_axes(inputs, y))), dtype=float)
 
     @abc.abstractmethod
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         """One sequence of internal values per parameter; their product is the default grid."""
 
     # --- user-facing ----------------------------------------------------------------------
@@ -228,7 +228,7 @@ class Chinchilla(LawForm):
         jac = np.stack([w[..., 2], w1, w2, -w1 * prep["lnN"], -w2 * prep["lnD"]], axis=1)
         return val, jac
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         # Hoffmann et al.'s grid, in internal order (e, a, b, alpha, beta): 5 * 6 * 6 * 5 * 5 = 4,500.
         return [
             np.arange(-1.0, 1.01, 0.5),
@@ -265,7 +265,7 @@ class Kaplan(LawForm):
         u = np.stack([(an / ad) * (lnc - prep["lnN"]), lnd - prep["lnD"]], axis=-1)
         return ad * _lse_grad(u)[0]
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         return [[20.0, 25.0, 30.0, 35.0], [20.0, 25.0, 30.0, 35.0], [0.05, 0.1, 0.3], [0.05, 0.1, 0.3]]
 
 
@@ -311,9 +311,9 @@ class PowerLaw(LawForm):
         val, w = _lse_grad(u)
         return val, np.stack([w[..., 1], w[..., 0], -w[..., 0] * lnx], axis=1)
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         ly = float(np.log(np.median(y)))
-        axes: list[Sequence[float]] = [np.arange(0.0, 25.1, 2.5), np.arange(-0.5, 2.01, 0.25)]
+        axes: list[Any] = [np.arange(0.0, 25.1, 2.5), np.arange(-0.5, 2.01, 0.25)]
         if self.saturating:
             axes.insert(0, [ly - 3.0, ly - 1.0, ly - 0.3, ly])
         return axes
@@ -346,7 +346,7 @@ class Transfer(LawForm):
         ones = np.ones((len(theta), len(prep["lnF"])))
         return self.value(theta, prep), np.stack([ones, prep["lnF"] * ones, prep["lnN"] * ones], axis=1)
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         return [np.arange(-5.0, 20.1, 5.0), [0.0, 0.25, 0.5, 1.0], [0.0, 0.25, 0.5, 1.0]]
 
 
@@ -391,7 +391,7 @@ class LossToLoss(LawForm):
         ones = np.ones((len(theta), len(prep["lnx"])))
         return self.value(theta, prep), np.stack([ones, prep["lnx"] * ones], axis=1)
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         return [[-2.0, 0.0, 2.0], [0.25, 0.5, 1.0, 1.5, 2.0]]
 
 
@@ -427,7 +427,7 @@ class SaturatingExp(LawForm):
         t = np.exp(np.minimum(theta[:, 1:2] - theta[:, 2:3] * x, 700.0))
         return theta[:, 0:1] - t, np.stack([np.ones_like(t), -t, t * x], axis=1)
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         x = np.asarray(inputs["x"], float)
         lo, hi = float(np.min(y)), float(np.max(y))
         span = max(float(np.ptp(x)), 1e-12)
@@ -465,7 +465,7 @@ class Sigmoid(LawForm):
         z = np.clip(-s * (prep["lnx"] - c), -700, 700)
         return lo + (hi - lo) / (1.0 + np.exp(z))
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
         lnx = np.log(np.asarray(inputs["x"], float))
         lo, hi = float(np.min(y)), float(np.max(y))
         span = max(float(np.ptp(lnx)), 1e-12)
@@ -547,8 +547,8 @@ class CustomForm(LawForm):
             return s
         return super().default_starts(inputs, y)
 
-    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Sequence[float]]:
-        axes: list[Sequence[float]] = []
+    def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
+        axes: list[Any] = []
         for p in self.params:
             if p.log:
                 axes.append([-2.0, 0.0, 2.0, 5.0])

@@ -126,7 +126,8 @@ def fit_isoflop(
         raise ConfigError(f"window must be at least 3 points (or None for all), got {window}")
     N = column(data, n, source=source, role="model size")
     Ls = column(data, loss, source=source, role="loss")
-    if flops is not None and flops in (getattr(data, "columns", None) if hasattr(data, "columns") else data):
+    names = list(data.columns) if hasattr(data, "columns") else list(data)
+    if flops is not None and flops in names:
         C = column(data, flops, source=source, role="compute budget")
     elif d is not None:
         C = 6.0 * N * column(data, d, source=source, role="tokens")

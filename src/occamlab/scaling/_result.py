@@ -106,7 +106,7 @@ class FitResult(Rendered):
             ) from exc
 
     def predict(self, *, level: float | None = None, form: LawForm | None = None,
-                **inputs: Any) -> Prediction:
+                **inputs: Any) -> Prediction:  # inputs: arrays named after the form's inputs
         """Predict at new inputs with an interval.
 
         With bootstrap draws the interval is the percentile interval of the predictions over the
