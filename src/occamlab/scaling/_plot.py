@@ -40,9 +40,10 @@ def plot_fit(result: Any, path: str | None = None, *, form: Any = None) -> Any:
         a, b = (np.array(result.inputs[k]) for k in names)
         groups = np.unique(a)
         cmap = plt.get_cmap("viridis")
-        for i, g in enumerate(groups[:: max(1, len(groups) // 12)]):
+        shown = groups[:: int(np.ceil(len(groups) / 12))]
+        for i, g in enumerate(shown):
             m = a == g
-            col = cmap(i / max(1, min(len(groups), 12) - 1))
+            col = cmap(i / max(1, len(shown) - 1))
             ax.scatter(b[m], obs[m], s=12, color=col, label=f"{names[0]}={g:.3g}")
             grid = np.geomspace(b[m].min(), b[m].max() * 3, 60)
             ax.plot(grid, law.predict(result.params, **{names[0]: g, names[1]: grid}), color=col, lw=1)
