@@ -118,3 +118,17 @@ def test_epsilon_machine_fast_path_and_errors() -> None:
     assert epsilon_machine(build_process("lohr")).n_states == 2
     with pytest.raises(ConfigError, match="infinitely many"):
         epsilon_machine(build_process("mess3"), max_states=1000)
+
+
+@pytest.mark.slow
+def test_full_seed_sweep() -> None:
+    """The seed's figure: 49 points along p = q; Lohr beats C_mu only above 0.386454, the best
+    2-state generator beats both everywhere on (0, 1/2)."""
+    values = [round(0.01 * i, 2) for i in range(1, 50)]
+    res = compare("binary-markov", "p", values, params={"q": "p"})
+    assert res.lohr_beats_cmu == [0.39, 0.49]
+    assert res.generator_beats_cmu == [0.01, 0.49]
+    for p, g, h in zip(values, res.generator_entropy, res.lohr_entropy, strict=True):
+        f = (1 - 2 * p) / (2 * (1 - p))
+        assert g <= float(entropy_bits(np.array([f, 1 - f]))) + 1e-5
+        assert g < h

@@ -90,7 +90,8 @@ def _list(args: argparse.Namespace) -> int:
         rows.append({"name": spec.name, "doc": spec.doc, "params": [
             {"name": p.name, "default": p.default, "range": p.range_text(), "doc": p.doc}
             for p in spec.params]})
-        print(f"{spec.name:14s} {ps or '-':40s} {spec.doc}")
+        if args.json != "-":
+            print(f"{spec.name:14s} {ps or '-':40s} {spec.doc}")
     if args.json:
         write_json(rows, args.json)
     return 0

@@ -70,9 +70,12 @@ class GeneratorMap(Rendered):
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.6, 4.6))
+        x, y = np.asarray(self.x_values), np.asarray(self.y_values)
+        dx = (x.max() - x.min()) / max(x.size - 1, 1) / 2 or 0.5
+        dy = (y.max() - y.min()) / max(y.size - 1, 1) / 2 or 0.5
+        # Pixel centres on the grid values.
         im = ax.imshow(self.gain().T, origin="lower", aspect="auto", cmap="viridis",
-                       extent=(min(self.x_values), max(self.x_values), min(self.y_values),
-                               max(self.y_values)))
+                       extent=(x.min() - dx, x.max() + dx, y.min() - dy, y.max() + dy))
         fig.colorbar(im, ax=ax, label=f"C_mu - best {self.states}-state H[pi] (bits)")
         ax.set_xlabel(self.x_param)
         ax.set_ylabel(self.y_param)
