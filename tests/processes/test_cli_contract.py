@@ -103,3 +103,12 @@ def test_bad_file_exit_2_and_nothing_written(tmp_path, capsys) -> None:
     out = tmp_path / "o.npz"
     assert main(["process", "sample", "--file", str(f), "-n", "5", "--out", str(out)]) == 2
     assert "row 0" in capsys.readouterr().err and not out.exists()
+
+
+def test_info_block_entropies(capsys) -> None:
+    assert main(["process", "info", "golden-mean", "--block-entropies", "3", "--json", "-"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    H = d["block_entropies"]
+    assert len(H) == 4 and H[0] == 0.0
+    assert H[1] == pytest.approx(0.9182958340544896, abs=1e-12)  # h(1/3)
+    assert H[3] - H[2] == pytest.approx(2 / 3, abs=1e-12)  # Markov order 1

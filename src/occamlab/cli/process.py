@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--tol", type=float, default=1e-9, help="belief-merging tolerance")
     sp.add_argument("--max-states", type=int, default=200_000, help="mixed-state cap")
     sp.add_argument("--max-depth", type=int, default=None, help="mixed-state depth cap")
+    sp.add_argument("--block-entropies", type=int, default=None, metavar="L",
+                    help="also print H(L) and E(L) = H(L) - L h_mu for L = 0..L")
     add_json_option(sp)
     sp.set_defaults(func=_info)
 
@@ -100,12 +102,25 @@ def _list(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze
 
-    info = analyze(_presentation(args), tol=args.tol, max_states=args.max_states,
-                   max_depth=args.max_depth)
+    pres = _presentation(args)
+    info = analyze(pres, tol=args.tol, max_states=args.max_states, max_depth=args.max_depth)
+    out = info.to_dict()
     if args.json != "-":
         print(info)
+    if args.block_entropies is not None:
+        from occamlab.processes import block_entropies
+
+        if args.block_entropies < 0:
+            raise ConfigError(f"--block-entropies must be >= 0, got {args.block_entropies}")
+        H = block_entropies(pres, args.block_entropies, tol=args.tol,
+                            max_states=args.max_states)
+        out["block_entropies"] = H.tolist()
+        if args.json != "-":
+            print("\nL   H(L)       H(L) - L h_mu")
+            for L, v in enumerate(H):
+                print(f"{L:<3d} {v:<10.6f} {v - L * info.entropy_rate:.6f}")
     if args.json:
-        write_json(info.to_dict(), args.json)
+        write_json(out, args.json)
     return 0
 
 
