@@ -245,3 +245,20 @@ def test_cryptic_order_against_brute_force(name: str, order: int | None) -> None
         if order > 0:
             assert not decays(order - 1)
             assert conditional_state_entropy(machine, order - 1, 16) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["even", "golden-mean", "nemo", "rip", "rrxor"])
+def test_excess_entropy_bounds_bracket_the_exact_value(name: str) -> None:
+    p = build_process(name)
+    exact = analyze(p).excess_entropy
+    gaps = []
+    for depth in (2, 4, 8):
+        info = analyze(p, max_depth=depth)
+        if info.excess_entropy_exact:  # the mixed states closed within this depth
+            assert info.excess_entropy == pytest.approx(exact, abs=1e-9)
+            continue
+        lo, hi = info.excess_entropy_bounds
+        assert lo - 1e-12 <= exact <= hi + 1e-12
+        gaps.append(hi - lo)
+    assert gaps == sorted(gaps, reverse=True)
+    assert gaps or name == "golden-mean"  # the bounds were exercised

@@ -69,6 +69,7 @@ class CausalStateAnalysis:
     markov_order: int | None
     method: str
     approximate: bool = False
+    excess_entropy_bounds: tuple[float, float] | None = None
 
     @property
     def n_causal_states(self) -> int | None:
@@ -214,6 +215,7 @@ def causal_state_analysis(
         approximate = not g0.exact
     machine = _machine(r_succ, r_prob, syms, presentation.name)
     E, E_exact, order, depth = E0, E0 is not None, None, 0 if g0 is None else g0.max_depth
+    E_bounds: tuple[float, float] | None = None
     if machine is not None:
         g = mixed_state_graph(machine, tol=tol, max_states=max_states, max_depth=max_depth)
         depth = g.max_depth
@@ -226,14 +228,18 @@ def causal_state_analysis(
             delta = g.beliefs.max(axis=1) > 1.0 - tol
             order = _longest_path(g.successor, ~delta, 0)
         elif E is None:
+            # E(L) = H(L) - L h_mu <= E <= E(L) + H[S_L | X_{0:L}]: the lower bound because
+            # h(l) >= h_mu, the upper because chi = H[S_0 | future] >= H[S_0 | X_{0:L}, S_L].
             h_mu = float(r_pi @ entropy_bits(r_prob, axis=1))
-            E = float(np.sum(_h_of_L(g) - h_mu))  # lower bound: the missing terms are >= 0
+            E = float(np.sum(_h_of_L(g) - h_mu))
+            gap = float(g.depth_distributions(g.max_depth) @ entropy_bits(g.beliefs, axis=1))
+            E_bounds = (E, E + gap)
     return CausalStateAnalysis(
         successor=r_succ, probability=r_prob, stationary=r_pi, machine=machine,
         truncated=approximate, left_out=0.0, graph=g0, depth=depth, excess_entropy=E,
         excess_entropy_exact=E_exact and not approximate, markov_order=order,
         method=how + (" (closed by merging beliefs within tol)" if approximate else ""),
-        approximate=approximate,
+        approximate=approximate, excess_entropy_bounds=E_bounds,
     )
 
 

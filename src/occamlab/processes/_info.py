@@ -63,6 +63,7 @@ class ProcessInfo(Rendered):
     excess_entropy_exact: bool
     entropy_rate_exact: bool
     entropy_rate_bounds: tuple[float, float] | None
+    excess_entropy_bounds: tuple[float, float] | None
     depth: int
     n_mixed_states: int
     method: str
@@ -76,13 +77,16 @@ class ProcessInfo(Rendered):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProcessInfo:
         d = dict(d)
-        b = d.get("entropy_rate_bounds")
-        d["entropy_rate_bounds"] = None if b is None else (float(b[0]), float(b[1]))
+        for key in ("entropy_rate_bounds", "excess_entropy_bounds"):
+            b = d.get(key)
+            d[key] = None if b is None else (float(b[0]), float(b[1]))
         d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
     def _tables(self) -> list[Table]:
-        exact = "exact" if self.excess_entropy_exact else "lower bound"
+        exact = "exact" if self.excess_entropy_exact else (
+            f"bounds {self.excess_entropy_bounds}" if self.excess_entropy_bounds
+            else "lower bound")
         rows: list[list[Any]] = [
             ["statistical complexity C_mu", self.statistical_complexity,
              "lower bound" if self.truncated else "exact"],
@@ -174,7 +178,7 @@ def analyze(
         generative_complexity=presentation.state_entropy(), markov_order=a.markov_order,
         cryptic_order=k_order,
         excess_entropy_exact=a.excess_entropy_exact, entropy_rate_exact=h_exact,
-        entropy_rate_bounds=bounds, depth=a.depth,
+        entropy_rate_bounds=bounds, excess_entropy_bounds=a.excess_entropy_bounds, depth=a.depth,
         n_mixed_states=0 if g is None else g.n_states, method=a.method, tol=tol,
         notes=tuple(notes),
     )
