@@ -231,6 +231,7 @@ def minimal_generator(
                          options={"maxiter": 400}).x
         # Feasibility polish from where the penalty stopped (and from the start itself, which
         # keeps a feasible warm start feasible).
+        feasible = False
         for cand in (polish(z), polish(z0)):
             T = _unpack(cand, A, k)
             if not _irreducible(T):
@@ -238,10 +239,11 @@ def minimal_generator(
             pi = stationary(T)
             e = float(np.abs(_words_of(T, pi, L) - target).max())
             if e <= word_tol:
-                n_feasible += 1
+                feasible = True
                 H = float(entropy_bits(pi))
                 if best is None or H < best[0]:
                     best = (H, T, e)
+        n_feasible += feasible
     if best is None:
         return GeneratorResult(
             process=presentation.name, params=dict(presentation.params), states=k,
