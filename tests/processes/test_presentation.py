@@ -50,10 +50,28 @@ def test_structure_checks() -> None:
     assert not build_process("sns").is_unifilar()
     assert not build_process("lohr").is_unifilar()
     assert not build_process("mess3").is_unifilar()
-    reducible = Presentation([[[1.0, 0.0], [0.5, 0.0]], [[0.0, 0.0], [0.0, 0.5]]])
-    assert not reducible.is_irreducible()
-    with pytest.raises(DataError, match="not irreducible"):
-        reducible.stationary_distribution()
+    two_classes = Presentation([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]])
+    assert not two_classes.is_irreducible()
+    with pytest.raises(DataError, match=r"not ergodic: .* 2 closed classes \(\{A\}; \{B\}\)"):
+        two_classes.stationary_distribution()
+
+
+def test_transient_states_are_dropped() -> None:
+    from occamlab.processes import analyze
+
+    # The golden mean with an extra transient state C that leaves for A or B.
+    T = np.zeros((2, 3, 3))
+    T[1, 0, 0], T[0, 0, 1], T[1, 1, 0] = 0.5, 0.5, 1.0
+    T[0, 2, 0], T[1, 2, 1] = 0.3, 0.7
+    p = Presentation(T)
+    assert not p.is_irreducible()
+    np.testing.assert_allclose(p.stationary_distribution(), [2 / 3, 1 / 3, 0.0], atol=1e-15)
+    assert p.recurrent_part().n_states == 2
+    info = analyze(p)
+    assert info.n_causal_states == 2
+    assert info.statistical_complexity == pytest.approx(np.log2(3) - 2 / 3, abs=1e-9)
+    np.testing.assert_allclose(p.reverse().word_probabilities(3),
+                               p.word_probabilities(3).transpose(2, 1, 0), atol=1e-15)
 
 
 @pytest.mark.parametrize("name", ["nemo", "rip", "sns", "mess3", "lohr"])

@@ -194,7 +194,8 @@ def causal_state_analysis(
     """
     if method not in ("auto", "mixed-states"):
         raise ConfigError(f"method must be 'auto' or 'mixed-states', got {method!r}")
-    pi = presentation.stationary_distribution()  # validates irreducibility
+    presentation = presentation.recurrent_part()  # validates ergodicity, drops transients
+    pi = presentation.stationary_distribution()
     syms = presentation.symbols
     g0: MixedStateGraph | None = None
     approximate = False
@@ -330,8 +331,8 @@ def epsilon_machine(
         When the causal states are infinite (the search was truncated) or too many to build a
         dense presentation.
     """
+    presentation = presentation.recurrent_part()  # validates ergodicity, drops transients
     if presentation.is_unifilar():
-        presentation.stationary_distribution()  # irreducibility check
         succ, prob = unifilar_graph(presentation)
         lab = refine_partition(succ, prob, tol=tol)
         r_succ, r_prob, _ = quotient(succ, prob, lab)

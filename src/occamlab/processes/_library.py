@@ -206,7 +206,7 @@ PROCESSES: dict[str, ProcessSpec] = {
                      Param("alpha", 0.85, 0, 1, "probability of emitting the new state's label")),
                     _mess3),
         ProcessSpec("lohr", "Lohr's 3-state generator of the binary Markov process with p = q",
-                    (Param("p", 0.4, 0, 0.5, "flip probability p = q"),), _lohr),
+                    (Param("p", 0.4, 0, 0.5, "flip probability p = q", low_open=True),), _lohr),
     ]
 }
 

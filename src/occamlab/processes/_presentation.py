@@ -145,25 +145,57 @@ class Presentation:
         """True when each (state, symbol) has at most one successor state with positive weight."""
         return bool(np.all((self.matrices > 0).sum(axis=2) <= 1))
 
-    def stationary_distribution(self) -> np.ndarray:
-        """The stationary law ``pi = pi T`` of an irreducible presentation, shape (n_states,).
+    def closed_classes(self) -> list[np.ndarray]:
+        """The closed (recurrent) classes of the state graph, as arrays of state indices."""
+        P = self.transition_matrix > 0
+        n_comp, lab = connected_components(csr_matrix(P), directed=True, connection="strong")
+        src, dst = np.nonzero(P)
+        leaves = np.zeros(n_comp, dtype=bool)
+        leaves[lab[src][lab[src] != lab[dst]]] = True
+        return [np.flatnonzero(lab == c) for c in range(n_comp) if not leaves[c]]
 
-        Solved exactly as the null space of ``(T - I)^T`` augmented with ``sum(pi) = 1``.
+    def stationary_distribution(self) -> np.ndarray:
+        """The stationary law ``pi = pi T``, shape (n_states,).
+
+        Solved exactly as the null space of ``(T - I)^T`` augmented with ``sum(pi) = 1`` on the
+        presentation's single closed class (transient states get probability 0).
 
         Raises
         ------
         DataError
-            When the presentation is not irreducible (no unique stationary law).
+            When the state graph has more than one closed class: the process is not ergodic and
+            has no unique stationary law (the classes are named).
         """
         cache = self._cache  # type: ignore[attr-defined]
         if "pi" not in cache:
-            if not self.is_irreducible():
-                raise DataError(
-                    f"{self.name!r} is not irreducible (its state graph is not strongly "
-                    "connected), so it has no unique stationary distribution"
-                )
-            cache["pi"] = stationary_of(self.transition_matrix)
+            if self.is_irreducible():
+                cache["pi"] = stationary_of(self.transition_matrix)
+            else:
+                closed = self.closed_classes()
+                if len(closed) != 1:
+                    names = "; ".join("{" + ", ".join(self.states[i] for i in c) + "}"
+                                      for c in closed)
+                    raise DataError(
+                        f"{self.name!r} is not ergodic: its state graph has {len(closed)} closed "
+                        f"classes ({names}), so it has no unique stationary distribution"
+                    )
+                c = closed[0]
+                pi = np.zeros(self.n_states)
+                pi[c] = stationary_of(self.transition_matrix[np.ix_(c, c)])
+                cache["pi"] = pi
         return cache["pi"].copy()
+
+    def recurrent_part(self) -> Presentation:
+        """This presentation without its transient states (itself when irreducible)."""
+        pi = self.stationary_distribution()
+        if self.is_irreducible():
+            return self
+        keep = np.flatnonzero(pi > 0)
+        return Presentation(
+            self.matrices[:, keep][:, :, keep], symbols=self.symbols,
+            states=tuple(self.states[i] for i in keep), name=self.name, params=self.params,
+            atol=self.atol,
+        )
 
     def state_entropy(self) -> float:
         """``H[pi]`` in bits: the generative complexity of this presentation."""
@@ -208,12 +240,14 @@ class Presentation:
     def reverse(self) -> Presentation:
         """The time-reversed presentation ``R[x] = D^-1 T[x]^T D`` with ``D = diag(pi)``.
 
-        It generates the reversed process: ``Pr_R(w) = Pr(reversed w)``.
+        It generates the reversed process: ``Pr_R(w) = Pr(reversed w)``. Transient states are
+        dropped first.
         """
-        pi = self.stationary_distribution()
-        R = self.matrices.transpose(0, 2, 1) * pi[None, None, :] / pi[None, :, None]
+        rec = self.recurrent_part()
+        pi = rec.stationary_distribution()
+        R = rec.matrices.transpose(0, 2, 1) * pi[None, None, :] / pi[None, :, None]
         return Presentation(
-            R, symbols=self.symbols, states=self.states, name=f"{self.name} (reversed)",
+            R, symbols=rec.symbols, states=rec.states, name=f"{self.name} (reversed)",
             params=self.params, atol=self.atol,
         )
 
