@@ -158,8 +158,16 @@ def analyze(
                          "C_mu and h_mu are limits accurate to about tol")
     else:
         est = estimate_entropy_rate(presentation, seed=seed)
-        h_mu, bounds, h_exact = est.estimate, (est.lower, est.upper), False
-        notes.append(f"h_mu: Blackwell estimate, stderr {est.stderr:.2g}, bounds at L={est.length}")
+        bounds, h_exact = (est.lower, est.upper), False
+        if est.upper - est.lower < 2 * est.stderr:
+            # The exact bounds are tighter than the sampling error: report their midpoint.
+            h_mu = 0.5 * (est.lower + est.upper)
+            notes.append(f"h_mu: midpoint of exact bounds at L={est.length} (width "
+                         f"{est.upper - est.lower:.2g}; Blackwell estimate {est.estimate:.6g})")
+        else:
+            h_mu = min(max(est.estimate, est.lower), est.upper)
+            notes.append(f"h_mu: Blackwell estimate, stderr {est.stderr:.2g}, clipped to the "
+                         f"exact bounds at L={est.length}")
     C = a.statistical_complexity
     E = a.excess_entropy
     chi = None if (a.truncated or C is None or E is None or not a.excess_entropy_exact) \
