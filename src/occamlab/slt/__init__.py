@@ -47,6 +47,7 @@ from occamlab.slt._quantize import (
     low_rank_tensor,
     quantize_tensor,
 )
+from occamlab.slt._sequence import LLCTrajectory, estimate_llc_trajectory
 from occamlab.slt._validate import VALIDATION_CASES, ValidationResult, validate_llc
 
 __all__ = [
@@ -88,4 +89,6 @@ __all__ = [
     "critical_compression",
     "two_part_code_length",
     "asymptotic_redundancy",
+    "LLCTrajectory",
+    "estimate_llc_trajectory",
 ]

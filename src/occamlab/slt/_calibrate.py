@@ -7,9 +7,13 @@ by parts) and rises above 1 with the discretization error of the Langevin step (
 loss, ``T = 1/(1 - eps h/4)`` and the LLC estimate is inflated by the same factor), while a value
 well below 1 means the chains have not spread out yet (the step is too small to mix).
 
-Recommendation: for each ``gamma``, the largest step with no divergence and ``T <= 1 + tolerance``;
-then the smallest ``gamma`` whose run at that step is stable (no divergence, R-hat <= 1.1,
-``|drift z| <= 4``, ``T >= 1 - 2 tolerance``), or the largest ``gamma`` if none is.
+Recommendation: for each ``gamma``, the largest step whose pilot has no divergence, R-hat <= 1.1,
+``T <= 1 + max(tolerance, 2 se(T))`` and mean MALA acceptance >= ``min_acceptance`` (steps about x1.8
+apart are walked from the one nearest the base step: upwards while pilots pass, else downwards
+until one passes); then the smallest ``gamma`` whose run at that step is stable (no divergence,
+R-hat <= 1.1, ``|drift z| <= 4``, ``T >= 0.9``), or the largest ``gamma`` if none is. On deep
+linear networks the estimate rises steeply once ``T`` exceeds 1 (flat directions that are still
+spreading keep ``T`` low while stiff ones run hot), hence the acceptance guard.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from occamlab.errors import ConfigError
 from occamlab.slt._llc import SGLDConfig, estimate_llc
 
 __all__ = ["CalibrationResult", "calibrate_sgld"]
+
+GRID = (0.1, 0.18, 0.32, 0.56, 1.0, 1.8, 3.2, 5.6, 10.0)  # step-size factors, about x1.8 apart
 
 
 @dataclass(frozen=True)
@@ -59,11 +65,12 @@ class CalibrationResult(Rendered):
         )
 
     def _tables(self) -> list[Table]:
-        heads = ["gamma", "step_size", "llc", "temperature", "R-hat", "drift z", "diverged", "chosen"]
+        heads = ["gamma", "step_size", "llc", "temperature", "acceptance", "R-hat", "drift z",
+                 "diverged", "chosen"]
         rows = [
             [
-                r["gamma"], r["step_size"], r["llc"], r["temperature"], r["rhat"], r["drift_z"],
-                r["n_diverged"], "<-" if r["chosen"] else "",
+                r["gamma"], r["step_size"], r["llc"], r["temperature"], r["acceptance"], r["rhat"],
+                r["drift_z"], r["n_diverged"], "<-" if r["chosen"] else "",
             ]
             for r in self.rows
         ]
@@ -76,6 +83,28 @@ def _none_to_nan(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _passes(row: dict[str, Any], tolerance: float, min_acceptance: float) -> bool:
+    """Mixed (R-hat <= 1.1), not hot (T <= 1 + max(tolerance, 2 se)), MALA acceptance high."""
+    t, se = _none_to_nan(row["temperature"]), _none_to_nan(row["temperature_stderr"])
+    slack = max(tolerance, 2 * se) if math.isfinite(se) else tolerance
+    acc = _none_to_nan(row["acceptance"])
+    return (
+        row["n_diverged"] == 0
+        and math.isfinite(t)
+        and t <= 1 + slack
+        and _none_to_nan(row["rhat"]) <= 1.1
+        and (not math.isfinite(acc) or acc >= min_acceptance)
+    )
+
+
+def _stable(r: dict[str, Any]) -> bool:
+    return (
+        _none_to_nan(r["rhat"]) <= 1.1
+        and abs(_none_to_nan(r["drift_z"])) <= 4
+        and r["temperature"] >= 0.9
+    )
+
+
 def calibrate_sgld(
     model: nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -84,9 +113,10 @@ def calibrate_sgld(
     *,
     step_sizes: Sequence[float] | None = None,
     gammas: Sequence[float] | None = None,
-    n_draws: int = 150,
-    n_burnin: int = 150,
-    tolerance: float = 0.05,
+    n_draws: int = 200,
+    n_burnin: int = 200,
+    tolerance: float = 0.01,
+    min_acceptance: float = 0.6,
     seed: int,
 ) -> CalibrationResult:
     """Scan step size (and gamma) with short pilot chains and recommend settings.
@@ -94,14 +124,20 @@ def calibrate_sgld(
     Parameters
     ----------
     config : SGLDConfig, optional
-        Base settings (sampler, chains, batch size, ``nbeta``); its step size and gamma centre the
-        default grids (step sizes ``eps x {1/10, 1/3, 1, 3, 10}``, gamma as given).
+        Base settings (sampler, chains, batch size, ``nbeta``); its step size centres the default
+        step grid (``eps x GRID``, 0.1 to 10); the default gammas are ``n beta/1000`` and
+        ``n beta/100`` when ``config.gamma`` is None, else ``config.gamma``.
     step_sizes, gammas : sequences of float, optional
         The grids.
     n_draws, n_burnin : int
         Length of each pilot run.
     tolerance : float
-        Accepted discretization bias as measured by the configurational temperature.
+        Accepted discretization bias as measured by the configurational temperature (widened to
+        twice its Monte Carlo standard error when that is larger).
+    min_acceptance : float
+        Lowest accepted mean MALA acceptance probability of the Langevin proposals (a second
+        guard: on deep linear networks the temperature stays near 1 while stiff directions run
+        hot, and the acceptance drops).
     seed : int
 
     Returns
@@ -110,10 +146,10 @@ def calibrate_sgld(
         ``recommended`` keeps every field of ``config`` except ``step_size`` and ``gamma``.
     """
     base = config or SGLDConfig()
-    if not 0 < tolerance < 1:
-        raise ConfigError(f"tolerance must be in (0, 1), got {tolerance}")
+    if not 0 <= tolerance < 1:
+        raise ConfigError(f"tolerance must be in [0, 1), got {tolerance}")
     steps = sorted(
-        (float(s) for s in (step_sizes or [base.step_size * f for f in (0.1, 1 / 3, 1, 3, 10)])),
+        (float(s) for s in (step_sizes or [base.step_size * f for f in GRID])),
         reverse=True,
     )
     if gammas is None and base.gamma is None:
@@ -121,14 +157,16 @@ def calibrate_sgld(
         from occamlab.slt._sgld import as_tensors
 
         nb = base.nbeta or default_nbeta(int(as_tensors(data)[0].shape[0]))
-        gammas = [nb / 1000, nb / 100, nb / 10]
+        gammas = [nb / 1000, nb / 100]
     gams = sorted(float(g) for g in (gammas or [base.gamma]))
     if not steps or not gams or any(s <= 0 for s in steps) or any(g < 0 for g in gams):
         raise ConfigError("step_sizes must be > 0 and gammas >= 0, and neither may be empty")
     rows: list[dict[str, Any]] = []
     chosen: dict[float, dict[str, Any]] = {}
+    asc = sorted(steps)
+    start = min(range(len(asc)), key=lambda i: abs(math.log(asc[i] / base.step_size)))
     for gamma in gams:
-        for eps in steps:
+        def pilot(eps: float, gamma: float = gamma) -> dict[str, Any]:
             cfg = replace(base, step_size=eps, gamma=gamma, n_draws=n_draws, n_burnin=n_burnin)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -136,29 +174,34 @@ def calibrate_sgld(
             n_div = sum(1 for s in res.diverged if s is not None)
             row = {
                 "gamma": gamma, "step_size": eps, "llc": res.llc, "temperature": res.temperature,
+                "temperature_stderr": res.temperature_stderr, "acceptance": res.mala_acceptance,
                 "rhat": res.rhat, "drift_z": res.drift_z, "n_diverged": n_div, "chosen": False,
             }
             rows.append(row)
-            ok = n_div == 0 and math.isfinite(res.temperature) and math.isfinite(res.llc)
-            if ok and res.temperature <= 1 + tolerance and gamma not in chosen:
-                chosen[gamma] = row  # steps go from large to small: the first that passes
-        # the largest step is cheap to skip once one passes; keep scanning for the table
-    notes: list[str] = []
-    if not chosen:
-        eps, gamma = min(steps), max(gams)
-        notes.append(
-            "no pilot run passed (all diverged or ran hot): smallest step and largest gamma "
-            "returned; extend the grids downwards"
-        )
-    else:
-        def stable(r: dict[str, Any]) -> bool:
-            return (
-                _none_to_nan(r["rhat"]) <= 1.1
-                and abs(_none_to_nan(r["drift_z"])) <= 4
-                and r["temperature"] >= 1 - 2 * tolerance
-            )
+            return row
 
-        good = [g for g in sorted(chosen) if stable(chosen[g])]
+        # walk from the grid point nearest the base step: up while pilots pass, else down until
+        # one passes; the result is the largest passing step along the walk
+        i = start
+        row = pilot(asc[i])
+        if _passes(row, tolerance, min_acceptance):
+            chosen[gamma] = row
+            while i + 1 < len(asc):
+                i += 1
+                row = pilot(asc[i])
+                if not _passes(row, tolerance, min_acceptance):
+                    break
+                chosen[gamma] = row
+        else:
+            while i > 0:
+                i -= 1
+                row = pilot(asc[i])
+                if _passes(row, tolerance, min_acceptance):
+                    chosen[gamma] = row
+                    break
+    notes: list[str] = []
+    if chosen:
+        good = [g for g in sorted(chosen) if _stable(chosen[g])]
         if good:
             gamma = good[0]
         else:
@@ -167,7 +210,20 @@ def calibrate_sgld(
                 "no gamma gave stable pilot chains (R-hat, drift or a cold temperature): "
                 "the largest gamma is returned; run longer chains"
             )
-        eps = chosen[gamma]["step_size"]
-        chosen[gamma]["chosen"] = True
+        pick = chosen[gamma]
+    else:
+        finite = [r for r in rows if r["n_diverged"] == 0 and math.isfinite(r["temperature"])]
+        if not finite:
+            raise ConfigError(
+                "every pilot run diverged: extend step_sizes downwards "
+                f"(smallest tried {min(steps):g})"
+            )
+        pick = min(finite, key=lambda r: abs(r["temperature"] - 1) + (r["rhat"] > 1.1))
+        notes.append(
+            "no pilot run passed every check (mixed, not hot, acceptance): the run with the "
+            "temperature closest to 1 is returned; lengthen the pilot runs"
+        )
+    pick["chosen"] = True
+    eps, gamma = pick["step_size"], pick["gamma"]
     rec = replace(base, step_size=eps, gamma=gamma)
     return CalibrationResult(tuple(rows), rec, tolerance, tuple(notes))

@@ -214,15 +214,22 @@ class TwoPartCode(Rendered):
 
 def two_part_code_length(
     model: nn.Module, loss_fn: LossFn, data: Any, *, scheme: str, level: int,
-    group_size: int = 32, symmetric: bool = False, float_bits: int = 32,
+    group_size: int = 32, symmetric: bool = False, float_bits: int = 32, n: int | None = None,
 ) -> TwoPartCode:
-    """``len(model_q) + n L_n(w_q) / ln 2`` bits, with ``model_q`` the compressed model."""
+    """``len(model_q) + n L_n(w_q) / ln 2`` bits, with ``model_q`` the compressed model.
+
+    ``n`` is the number of predictions ``L_n`` averages over (default: rows of ``data``; a language
+    model's windows hold ``rows x context`` tokens).
+    """
     spec = CompressionSpec(scheme, level, group_size, symmetric)
     x, y = as_tensors(data)
     loss = evaluate_loss(compress_model(model, spec), loss_fn, (x, y))
     mb = compressed_bits(model, spec, float_bits=float_bits)
-    db = x.shape[0] * loss / math.log(2)
-    return TwoPartCode(scheme, level, mb, db, mb + db, int(x.shape[0]), loss)
+    count = int(x.shape[0]) if n is None else int(n)
+    if count < 1:
+        raise ConfigError(f"n must be >= 1, got {n}")
+    db = count * loss / math.log(2)
+    return TwoPartCode(scheme, level, mb, db, mb + db, count, loss)
 
 
 def asymptotic_redundancy(llc: float, n: int, *, multiplicity: int = 1, unit: str = "bits") -> float:

@@ -77,7 +77,7 @@ class SGLDConfig:
     nbeta: float | None = None
     n_chains: int = 4
     n_draws: int = 400
-    n_burnin: int = 200
+    n_burnin: int = 400
     thin: int = 1
     batch_size: int | None = None
     sampler: str = "rmsprop_sgld"
@@ -167,6 +167,8 @@ class LLCResult(Rendered):
     drift_z: float
     mala_acceptance: float
     temperature: float
+    temperature_weighted: float
+    temperature_stderr: float
     diverged: tuple[int | None, ...]
     warnings: tuple[str, ...]
     config: SGLDConfig
@@ -194,6 +196,8 @@ class LLCResult(Rendered):
             "drift_z": self.drift_z,
             "mala_acceptance": self.mala_acceptance,
             "temperature": self.temperature,
+            "temperature_weighted": self.temperature_weighted,
+            "temperature_stderr": self.temperature_stderr,
             "diverged": list(self.diverged),
             "warnings": list(self.warnings),
             "config": self.config.to_dict(),
@@ -222,6 +226,8 @@ class LLCResult(Rendered):
             drift_z=f(d["drift_z"]),
             mala_acceptance=f(d.get("mala_acceptance")),
             temperature=f(d.get("temperature")),
+            temperature_weighted=f(d.get("temperature_weighted")),
+            temperature_stderr=f(d.get("temperature_stderr")),
             diverged=tuple(None if v is None else int(v) for v in d["diverged"]),
             warnings=tuple(d["warnings"]),
             config=SGLDConfig.from_dict(d["config"]),
@@ -244,6 +250,7 @@ class LLCResult(Rendered):
             ["drift z (last vs first third)", self.drift_z],
             ["MALA acceptance (mean)", self.mala_acceptance],
             ["configurational temperature (1 = exact)", self.temperature],
+            ["curvature-weighted temperature", self.temperature_weighted],
             ["sampler", f"{c.sampler}, step {fmt_num(c.step_size)}, gamma {fmt_num(self.gamma)}"],
             ["chains x draws (burn-in)", f"{c.n_chains} x {c.n_draws} ({c.n_burnin})"],
         ]
@@ -311,6 +318,7 @@ def estimate_llc(
     config: SGLDConfig | None = None,
     *,
     seed: int,
+    n: int | None = None,
 ) -> LLCResult:
     """Estimate the local learning coefficient of ``model`` at its current weights ``w*``.
 
@@ -329,6 +337,10 @@ def estimate_llc(
     config : SGLDConfig, optional
     seed : int
         Seeds minibatches and noise; same seed, same result.
+    n : int, optional
+        The number of examples ``L_n`` averages over when it is not the number of rows of
+        ``data`` (a language model's windows hold ``rows x context`` predicted tokens); sets the
+        default ``n beta = n / log n`` and is recorded.
 
     Returns
     -------
@@ -344,7 +356,10 @@ def estimate_llc(
     cfg = config or SGLDConfig()
     _check_model(model)
     x, y = as_tensors(data)
-    n = int(x.shape[0])
+    if n is None:
+        n = int(x.shape[0])
+    elif isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(f"n must be an integer >= 2 (examples L_n averages over), got {n!r}")
     loss_init = _check_loss(model, loss_fn, x, y)
     all_names = [k for k, p in model.named_parameters() if p.requires_grad]
     if cfg.params is None:
@@ -386,7 +401,11 @@ def estimate_llc(
     acc = run.accept.numpy()[np.array(ok), max(cfg.n_burnin - 1, 0) :]
     mala = float(np.nanmean(acc)) if acc.size and np.isfinite(acc).any() else float("nan")
     vir = run.virial.numpy()[np.array(ok), cfg.n_burnin :]
-    temperature = float(vir.mean()) if vir.size else float("nan")
+    temperature = float(vir.mean()) if vir.size else float("nan")  # (chains, kept steps)
+    t_se = float("nan")
+    if vir.ndim == 2 and vir.shape[0] > 0 and vir.shape[1] >= 4:
+        ess_t = effective_sample_size(vir)
+        t_se = float(vir.std() / math.sqrt(max(ess_t, 1.0)))
     notes: list[str] = []
     n_bad = len(ok) - sum(ok)
     if n_bad:
@@ -436,6 +455,8 @@ def estimate_llc(
         drift_z=dz,
         mala_acceptance=mala,
         temperature=temperature,
+        temperature_weighted=run.weighted_temperature,
+        temperature_stderr=t_se,
         diverged=tuple(run.diverged_at),
         warnings=tuple(notes),
         config=replace(cfg),

@@ -9,9 +9,12 @@ with the SGLD step (Welling & Teh 2011) on a minibatch ``B_t``::
     w <- w + (eps/2) (-n beta grad L_B(w) - gamma (w - w*)) + noise_level * N(0, eps)
 
 or its RMSProp-preconditioned form (Li et al. 2016, pSGLD), with the diagonal metric
-``G = 1/(sqrt(V) + delta)`` adapted from ``V <- alpha V + (1 - alpha) g^2`` (``g`` the drift
-gradient) during burn-in and then *frozen*, so that the kept draws come from a fixed-metric
-Langevin chain::
+``G = 1/(sqrt(V) + delta)`` adapted from ``V <- alpha V + (1 - alpha) mean_chains(g^2)`` (``g``
+the drift gradient, pooled over chains: one metric for all) during burn-in and then *frozen*, so
+that the kept draws come from a fixed-metric Langevin chain (a metric that keeps following the
+chains' state oversamples the regions where it is small and runs hot). ``V`` starts from
+``n beta |diag H(w*)| + gamma`` (Hutchinson's estimator), the equilibrium value of ``g^2`` for a
+quadratic loss, not from the drift at ``w*``, which vanishes at a minimum::
 
     w <- w + (eps/2) G (-n beta grad L_B(w) - gamma (w - w*)) + noise_level * N(0, eps G).
 
@@ -22,6 +25,7 @@ Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +48,7 @@ class ChainRun:
     diverged_at: list[int | None]  # per chain: step of divergence or None
     accept: torch.Tensor  # (C, S-1) MALA acceptance probability of each step's proposal
     virial: torch.Tensor  # (C, S) (w_t - w*) . grad U(w_t) / d; its mean is 1 under the target
+    weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] over the kept steps
     final: dict[str, torch.Tensor]  # name -> (C, *shape) parameters after the last step
     vectorized: bool
     n_steps: int
@@ -142,6 +147,13 @@ def run_chains(
     # previous step, for the Metropolis acceptance probability of its proposal (a diagnostic of
     # the discretization error: Langevin proposals that MALA would accept are nearly unbiased)
     prev: dict[str, Any] | None = None
+    vir_sum = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in center.items()}
+    g2_sum = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in center.items()}
+    n_acc = 0.0
+
+    v0 = None
+    if sampler == "rmsprop_sgld":
+        v0 = _initial_second_moment(loss_one, center, x, y, nbeta, gamma, c, generator, batch_size)
 
     for t in range(n_steps):
         xb, yb = batches()
@@ -169,6 +181,13 @@ def run_chains(
             for k, p in params.items():
                 vir += ((p - center[k]) * drifts[k]).reshape(c, -1).sum(1).double()
             virial[:, t] = vir / dim
+            if t >= n_burnin:
+                live = alive.to(torch.float64)
+                n_acc += float(live.sum())
+                for k, p in params.items():
+                    lv = live.reshape(c, *([1] * (p.dim() - 1)))
+                    vir_sum[k] += (lv * ((p - center[k]) * drifts[k]).double()).sum(0)
+                    g2_sum[k] += (lv * drifts[k].double().pow(2)).sum(0)
             for k, p in params.items():
                 pot = pot + 0.5 * gamma * (p - center[k]).reshape(c, -1).pow(2).sum(1).double()
             if prev is not None and noise_level > 0:
@@ -196,11 +215,16 @@ def run_chains(
                 if sampler == "rmsprop_sgld":
                     if sq is None:
                         sq = {}
+                    # one metric shared by all chains: pooling makes it 4x less noisy, and a
+                    # noisy 1/sqrt(V) runs hot (Jensen); chains parked after divergence are left out
+                    w_alive = alive.to(drift.dtype).reshape(c, *([1] * (drift.dim() - 1)))
+                    g2 = (w_alive * drift * drift).sum(0, keepdim=True) / w_alive.sum().clamp_min(1)
                     if k not in sq:
-                        sq[k] = drift * drift
-                    elif t < n_burnin:
-                        sq[k].mul_(rmsprop_alpha).addcmul_(drift, drift, value=1 - rmsprop_alpha)
-                    metric = 1.0 / (sq[k].sqrt() + rmsprop_delta)
+                        sq[k] = torch.maximum(g2, v0[k]) if v0 is not None else g2
+                    elif t < n_burnin:  # adapted during burn-in only, then frozen: a metric
+                        # that follows the chains' state oversamples where it is small (hot)
+                        sq[k].mul_(rmsprop_alpha).add_(g2, alpha=1 - rmsprop_alpha)
+                    metric = (1.0 / (sq[k].sqrt() + rmsprop_delta)).expand_as(p)
                 else:
                     metric = torch.ones_like(p)
                 step = -0.5 * step_size * metric * drift + sqrt_eps * metric.sqrt() * noise
@@ -211,18 +235,72 @@ def run_chains(
                 dead = ~alive
                 if dead.any():  # park stopped chains at w* so they cannot poison the batch
                     p[dead] = center[k].to(p.dtype)
-                    if sq is not None and k in sq:
-                        sq[k][dead] = 1.0
     return ChainRun(
         loss_trace=losses,
         init_trace=inits,
         diverged_at=diverged,
         accept=accept,
         virial=virial,
+        weighted_temperature=_weighted(vir_sum, g2_sum, n_acc),
         final={k: v.detach().clone() for k, v in params.items()},
         vectorized=use_vmap,
         n_steps=n_steps,
     )
+
+
+def _initial_second_moment(
+    loss_one: Callable[..., torch.Tensor],
+    center: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    nbeta: float,
+    gamma: float,
+    n_probe: int,
+    generator: torch.Generator,
+    batch_size: int | None,
+) -> dict[str, torch.Tensor] | None:
+    """Starting RMSProp second moment: ``n beta |diag H| + gamma`` at ``w*`` (Hutchinson).
+
+    At equilibrium a coordinate of curvature ``h`` has ``E[g^2] = h``; starting from the drift at
+    ``w*`` (zero at a minimum) instead would give a huge first metric and chains that run hot for
+    a long time. ``diag H ~ mean_probes(v * Hv)`` with Rademacher ``v``; ``None`` if the model does
+    not support forward-over-reverse differentiation (then the drift itself starts ``V``).
+    """
+    from torch.func import grad, jvp
+
+    k = x.shape[0] if batch_size is None else min(batch_size * 4, x.shape[0])
+    xs, ys = x[:k], y[:k]
+    try:
+        est = {name: torch.zeros_like(v) for name, v in center.items()}
+        for _ in range(max(n_probe, 2)):
+            probe = {
+                name: torch.randint(0, 2, v.shape, generator=generator, device=v.device).to(v.dtype) * 2 - 1
+                for name, v in center.items()
+            }
+            with warnings.catch_warnings():  # torch notes its own deprecations in forward AD
+                warnings.simplefilter("ignore", DeprecationWarning)
+                _, hv = jvp(lambda p: grad(loss_one)(p, xs, ys), (center,), (probe,))
+            for name in est:
+                est[name] += probe[name] * hv[name]
+        return {
+            name: (nbeta * (e / max(n_probe, 2)).abs() + gamma).unsqueeze(0) for name, e in est.items()
+        }
+    except Exception:  # noqa: BLE001 - an op without a forward-mode rule: fall back
+        return None
+
+
+def _weighted(vir: dict[str, torch.Tensor], g2: dict[str, torch.Tensor], count: float) -> float:
+    """Curvature-weighted temperature ``sum_i E[g_i^2] T_i / sum_i E[g_i^2]``.
+
+    ``T_i = E[(w_i - w*_i) dU/dw_i]`` is 1 for every coordinate under the target (integration by
+    parts); weighting by ``E[g_i^2]`` (about the curvature) stresses the stiff coordinates, where the
+    discretization error is largest, over flat ones that are still spreading out.
+    """
+    if count <= 0:
+        return float("nan")
+    num = sum(float((g2[k] * vir[k]).sum()) for k in vir)
+    den = sum(float(g2[k].sum()) for k in g2)
+    return num / (count * den) if den > 0 else float("nan")
 
 
 def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:

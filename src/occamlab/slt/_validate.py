@@ -46,7 +46,7 @@ def _cases() -> tuple[ValidationCase, ...]:
     return (
         c("regular/linreg-5x4", lambda s: make_linear_regression(5, 4, n=10_000, seed=s), True),
         c("regular/logreg-10", lambda s: make_logistic_regression(10, n=10_000, seed=s), True),
-        c("regular/linreg-40x30", lambda s: make_linear_regression(40, 30, n=10_000, seed=s)),
+        c("regular/linreg-40x30", lambda s: make_linear_regression(40, 30, n=4_000, seed=s)),
         c("normal_crossing/w^2", lambda s: make_normal_crossing([1], n=100_000, seed=s), True),
         c("normal_crossing/w^4", lambda s: make_normal_crossing([2], n=100_000, seed=s)),
         c("normal_crossing/w1 w2^2", lambda s: make_normal_crossing([1, 2], n=100_000, seed=s)),
@@ -139,10 +139,7 @@ def validate_llc(
     for i, case in enumerate(chosen):
         t0 = time.perf_counter()
         km = case.build(seed + i)
-        cal = calibrate_sgld(
-            km.model, km.loss_fn, km.data, base,
-            step_sizes=[base.step_size * f for f in (0.1, 0.3, 1.0, 3.0, 10.0)], seed=seed + i,
-        )
+        cal = calibrate_sgld(km.model, km.loss_fn, km.data, base, seed=seed + i)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = estimate_llc(km.model, km.loss_fn, km.data, cal.recommended, seed=seed + 1000 + i)

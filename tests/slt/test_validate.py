@@ -1,0 +1,74 @@
+"""Calibration helper and the known-lambda validation suite (cheap subset fast, full suite slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from occamlab.errors import ConfigError
+from occamlab.slt import (
+    VALIDATION_CASES,
+    CalibrationResult,
+    SGLDConfig,
+    ValidationResult,
+    calibrate_sgld,
+    make_linear_regression,
+    validate_llc,
+)
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
+
+
+def test_calibration_rejects_hot_steps_and_picks_a_good_one(result_contract) -> None:  # type: ignore[no-untyped-def]
+    km = make_linear_regression(5, 4, n=5000, seed=0)
+    cal = calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0),
+                         step_sizes=[0.1, 0.03, 0.01, 0.003], n_draws=150, n_burnin=150, seed=0)
+    rows = {r["step_size"]: r for r in cal.rows}
+    # eps = 0.1 is far too hot for curvature n beta = 587 (T well above 1, or divergence)
+    hot = rows[0.1]
+    assert hot["n_diverged"] > 0 or hot["temperature"] > 1.1
+    assert cal.recommended.step_size in (0.01, 0.003)
+    assert cal.recommended.gamma == 1.0
+    assert sum(r["chosen"] for r in cal.rows) == 1
+    result_contract(cal)
+    assert CalibrationResult.from_dict(json.loads(json.dumps(cal.to_dict()))).recommended == cal.recommended
+    with pytest.raises(ConfigError):
+        calibrate_sgld(km.model, km.loss_fn, km.data, step_sizes=[-1.0], seed=0)
+
+
+def test_suite_has_twelve_cases_across_four_families() -> None:
+    fams = {c.name.split("/")[0] for c in VALIDATION_CASES}
+    assert fams == {"regular", "normal_crossing", "rrr", "dln"}
+    assert len(VALIDATION_CASES) >= 12
+    sizes = [c.build(0).n_params for c in VALIDATION_CASES if c.name.startswith("dln")]
+    assert max(sizes) >= 9000  # up to about 1e4 parameters
+
+
+def test_cheap_validation_subset(result_contract) -> None:  # type: ignore[no-untyped-def]
+    res = validate_llc(["regular/linreg-5x4", "normal_crossing/w^4"], seed=0)
+    assert len(res.cases) == 2
+    for c in res.cases:
+        assert c["relative_error"] <= 0.25, c
+        assert c["truth"] in (10.0, 0.25)
+    assert res.median_relative_error <= 0.25
+    d = res.to_dict()
+    for key in ("name", "family", "n_params", "truth", "estimate", "stderr", "relative_error"):
+        assert key in d["cases"][0]
+    assert {"median_relative_error", "max_relative_error"} <= set(d)
+    result_contract(res)
+    assert ValidationResult.from_dict(d).max_relative_error == res.max_relative_error
+    with pytest.raises(ConfigError, match="did you mean"):
+        validate_llc(["regular/linreg-5x5"])
+
+
+@pytest.mark.slow
+def test_full_validation_suite_meets_targets() -> None:
+    res = validate_llc(seed=0)
+    assert len(res.cases) >= 12
+    assert res.median_relative_error <= 0.10
+    assert res.max_relative_error <= 0.25
+    assert all(math.isfinite(c["estimate"]) for c in res.cases)
