@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("occamlab.cli.finetune", "fine-tune a checkpoint: full, frozen-embedding or LoRA"),
     "data": ("occamlab.cli.data", "corpora available offline (occam data list)"),
     "process": ("occamlab.cli.process", "stochastic processes: info, minimal generators, compare, sample"),
+    "llc": ("occamlab.cli.llc", "local learning coefficient of checkpoints; `llc validate` suite"),
+    "compress": ("occamlab.cli.compress", "critical compression threshold n_q and two-part code"),
 }
 
 
