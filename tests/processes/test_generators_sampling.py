@@ -132,3 +132,31 @@ def test_full_seed_sweep() -> None:
         f = (1 - 2 * p) / (2 * (1 - p))
         assert g <= float(entropy_bits(np.array([f, 1 - f]))) + 1e-5
         assert g < h
+
+
+def test_blocked_single_sequence_has_the_right_law() -> None:
+    """One long sequence simulated as stitched blocks: words, transitions and beliefs exact."""
+    p = build_process("nemo", {"p": 0.3, "q": 0.6})
+    s = sample(p, 300_001, seed=4)  # batch 1, long: the blocked path
+    assert np.array_equal(s.symbols, sample(p, 300_001, seed=4).symbols)
+    T = p.matrices
+    assert np.all(T[s.symbols, s.states[:, :-1], s.states[:, 1:]] > 0)
+    x = s.symbols[0].astype(int)
+    codes = x[:-3] * 8 + x[1:-2] * 4 + x[2:-1] * 2 + x[3:]
+    freq = np.bincount(codes, minlength=16) / codes.size
+    exact = p.word_probabilities(4).ravel()
+    assert np.all(np.abs(freq - exact) <= 6 * np.sqrt(exact * (1 - exact) / codes.size) + 2e-3)
+    # The hidden state occupancy matches pi (blocks were stitched where they should be).
+    occ = np.bincount(s.states[0], minlength=3) / s.states.size
+    np.testing.assert_allclose(occ, p.stationary_distribution(), atol=6e-3)
+
+
+def test_blocked_beliefs_equal_the_forward_algorithm() -> None:
+    p = build_process("mess3")
+    s = sample(p, 101, batch=2, seed=5, beliefs=True, blocks=7)  # ragged last block
+    for b in range(2):
+        eta = p.stationary_distribution()
+        for t in range(101):
+            eta = eta @ p.matrices[s.symbols[b, t]]
+            eta = eta / eta.sum()
+            np.testing.assert_allclose(s.beliefs[b, t], eta, atol=1e-10)

@@ -3,6 +3,14 @@
 A batch of ``B`` sequences advances together: at each step every chain draws one joint
 (symbol, next state) outcome from its state's row of ``T`` by inverse-CDF on one uniform draw, so
 the cost per step is a few numpy operations on arrays of length ``B``.
+
+Few long sequences are cut into ``K`` blocks that run side by side: each block is simulated from
+every possible start state (``n`` chains per block), then the blocks are stitched in order, each
+taking the trajectory that starts where the previous one ended. Each block's trajectory given its
+start state depends only on that block's own uniforms, so the stitched sequence has exactly the
+law of one long run. Beliefs are computed afterwards by the same blocking: normalized block
+products of ``T[x]``, a scan over blocks for the belief at each block's start, then the forward
+recursion inside all blocks at once.
 """
 
 from __future__ import annotations
@@ -61,14 +69,14 @@ def sample(
     seed: int | None = None,
     rng: np.random.Generator | None = None,
     beliefs: bool = False,
-    chunk: int = 4096,
+    blocks: int | None = None,
 ) -> Samples:
     """Sample ``batch`` sequences of ``length`` symbols from the stationary process.
 
     Parameters
     ----------
     presentation : Presentation
-        Irreducible presentation; initial states are drawn from its stationary law.
+        Presentation with a single closed class; initial states follow its stationary law.
     length : int
         Symbols per sequence (>= 1).
     batch : int
@@ -78,8 +86,9 @@ def sample(
     beliefs : bool
         Also return the belief state after each symbol (float32 when there are more than
         10^7 entries, float64 otherwise).
-    chunk : int
-        Steps whose uniforms are drawn at once (memory ``batch * chunk`` floats).
+    blocks : int, optional
+        Blocks per sequence (see the module notes); default: 1 for large batches, enough blocks
+        for about 1,024 rows when the batch is small and sequences are long.
 
     Returns
     -------
@@ -89,40 +98,79 @@ def sample(
         raise ConfigError(f"length must be >= 1, got {length}")
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
+    if blocks is not None and blocks < 1:
+        raise ConfigError(f"blocks must be >= 1, got {blocks}")
     gen = rng if rng is not None else np.random.default_rng(seed)
     T = presentation.matrices
     A, n = T.shape[0], T.shape[1]
     pi = presentation.stationary_distribution()
+    if blocks is None:
+        blocks = 1 if batch >= 512 or length < 4096 else max(1, min(length // 256,
+                                                                    -(-1024 // batch)))
+    K = min(blocks, length)
+    Lb = -(-length // K)  # block length
+    R = batch * K
     # Joint outcomes k = x * n + j; cumulative rows per state: (n, A*n).
-    joint = T.transpose(1, 0, 2).reshape(n, A * n)
-    cum = np.cumsum(joint, axis=1)
+    cum = np.cumsum(T.transpose(1, 0, 2).reshape(n, A * n), axis=1)
     cum[:, -1] = np.inf  # guards against round-off at the top
-    state = np.minimum(np.searchsorted(np.cumsum(pi), gen.random(batch), side="right"), n - 1)
-    sdt = _int_dtype(n)
-    symbols: np.ndarray = np.empty((batch, length), dtype=_int_dtype(A))
-    states: np.ndarray = np.empty((batch, length + 1), dtype=sdt)
-    states[:, 0] = state
-    bel = None
-    if beliefs:
-        fdt = np.float32 if batch * length * n > 10**7 else np.float64
-        bel = np.empty((batch, length, n), dtype=fdt)
-        eta = np.tile(pi, (batch, 1))
-    for t0 in range(0, length, chunk):
-        u = gen.random((min(chunk, length - t0), batch))
-        for dt in range(u.shape[0]):
-            t = t0 + dt
-            # k = number of cumulative entries <= u, per chain.
-            k = (cum[state] <= u[dt][:, None]).sum(axis=1)
-            x = k // n
-            state = k - x * n
-            symbols[:, t] = x
-            states[:, t + 1] = state
-            if bel is not None:
-                v = np.einsum("bi,bij->bj", eta, T[x])
-                eta = v / v.sum(axis=1, keepdims=True)
-                bel[:, t] = eta
-        del u
+    start = np.minimum(np.searchsorted(np.cumsum(pi), gen.random(batch), side="right"), n - 1)
+    n_start = n if K > 1 else 1  # chains per block: every start state, unless not blocked
+    state = np.tile(np.arange(n), R) if K > 1 else start.copy()
+    xs: np.ndarray = np.empty((R * n_start, Lb), dtype=_int_dtype(A))
+    ss: np.ndarray = np.empty((R * n_start, Lb), dtype=_int_dtype(n))
+    for t in range(Lb):
+        u = gen.random(R)
+        if n_start > 1:
+            u = np.repeat(u, n_start)
+        # Outcome = number of cumulative entries <= u, per chain.
+        k = (cum[state] <= u[:, None]).sum(axis=1)
+        x = k // n
+        state = k - x * n
+        xs[:, t] = x
+        ss[:, t] = state
+    if K > 1:
+        ends = ss[:, -1].reshape(batch, K, n)
+        chosen = np.empty((batch, K), dtype=np.int64)
+        cur = start
+        for b in range(K):  # stitch: each block starts where the previous one ended
+            chosen[:, b] = cur
+            cur = ends[np.arange(batch), b, cur]
+        rows = (np.arange(batch)[:, None] * K + np.arange(K)[None, :]) * n + chosen
+        xs, ss = xs[rows.ravel()], ss[rows.ravel()]
+    symbols = xs.reshape(batch, K * Lb)[:, :length]
+    states: np.ndarray = np.empty((batch, length + 1), dtype=_int_dtype(n))
+    states[:, 0] = start
+    states[:, 1:] = ss.reshape(batch, K * Lb)[:, :length]
+    bel = _beliefs(T, pi, symbols, K) if beliefs else None
     return Samples(
-        symbols=symbols, states=states, beliefs=bel, symbol_names=presentation.symbols,
-        state_names=presentation.states, seed=seed,
+        symbols=np.ascontiguousarray(symbols), states=states, beliefs=bel,
+        symbol_names=presentation.symbols, state_names=presentation.states, seed=seed,
     )
+
+
+def _beliefs(T: np.ndarray, pi: np.ndarray, symbols: np.ndarray, K: int) -> np.ndarray:
+    """``Pr(S_{t+1} | x_0..x_t)`` for every position, by blocks (see the module notes)."""
+    B, L = symbols.shape
+    A, n = T.shape[0], T.shape[1]
+    Lb = -(-L // K)
+    T_ext = np.concatenate([T, np.eye(n)[None]])  # index A: identity, pads the last block
+    xs = np.full((B, K * Lb), A, dtype=np.int64)
+    xs[:, :L] = symbols
+    xs = xs.reshape(B, K, Lb)
+    fdt = np.float32 if B * L * n > 10**7 else np.float64
+    eta = np.empty((B, K, n))
+    eta[:, 0] = pi
+    if K > 1:
+        Q = np.broadcast_to(np.eye(n), (B, K, n, n)).copy()
+        for t in range(Lb):  # normalized block products of T[x]
+            Q = Q @ T_ext[xs[:, :, t]]
+            Q /= Q.max(axis=(2, 3), keepdims=True)
+        for b in range(K - 1):  # belief at each block's start
+            v = np.einsum("bi,bij->bj", eta[:, b], Q[:, b])
+            eta[:, b + 1] = v / v.sum(axis=1, keepdims=True)
+    out = np.empty((B, K, Lb, n), dtype=fdt)
+    for t in range(Lb):
+        v = np.einsum("bki,bkij->bkj", eta, T_ext[xs[:, :, t]])
+        eta = v / v.sum(axis=2, keepdims=True)
+        out[:, :, t] = eta
+    return out.reshape(B, K * Lb, n)[:, :L]
