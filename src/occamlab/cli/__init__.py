@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "process": ("occamlab.cli.process", "stochastic processes: info, minimal generators, compare, sample"),
     "llc": ("occamlab.cli.llc", "local learning coefficient of checkpoints; `llc validate` suite"),
     "compress": ("occamlab.cli.compress", "critical compression threshold n_q and two-part code"),
+    "sweep": ("occamlab.cli.sweep", "run a sweep of experiments into a resumable run store"),
+    "runs": ("occamlab.cli.runs", "list, show, export and retry the runs of a run store"),
 }
 
 

@@ -1,2 +1,57 @@
-"""Experiments: the only place where occamlab's libraries meet. One module per experiment, each with a
-frozen config dataclass and ``run(config)``."""
+"""Experiments: the only place where occamlab's libraries meet. One module per experiment, each with
+a frozen config dataclass and ``run(config)``.
+
+Sweeps (docs/experiments.md)::
+
+    from occamlab.experiments import load_spec, run_sweep
+    spec = load_spec("configs/sweep-smoke.toml")
+    result = run_sweep(spec.resolve(), "sweep-store", jobs=2)
+"""
+
+from ._execute import (
+    THREAD_ENV,
+    Backend,
+    InlineBackend,
+    LocalBackend,
+    Outcome,
+    RunTimeout,
+    Task,
+    execute,
+)
+from ._registry import (
+    EXPERIMENTS,
+    Experiment,
+    config_keys,
+    config_types,
+    get_experiment,
+    register_experiment,
+)
+from ._spec import PlannedRun, SweepSpec, expand_values, load_spec, parse_spec
+from ._sweep import Progress, SweepResult, make_backend, plan_table, run_sweep
+
+__all__ = [
+    "Backend",
+    "EXPERIMENTS",
+    "Experiment",
+    "InlineBackend",
+    "LocalBackend",
+    "Outcome",
+    "PlannedRun",
+    "Progress",
+    "RunTimeout",
+    "SweepResult",
+    "SweepSpec",
+    "THREAD_ENV",
+    "Task",
+    "config_keys",
+    "config_types",
+    "execute",
+    "expand_values",
+    "get_experiment",
+    "load_spec",
+    "make_backend",
+    "parse_spec",
+    "plan_table",
+    "register_experiment",
+    "run_sweep",
+]

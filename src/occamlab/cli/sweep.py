@@ -1,0 +1,84 @@
+"""``occam sweep SPEC.toml``: run a sweep of experiments into a run store (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from occamlab.cli._common import add_json_option, parse_kv, write_json
+
+EPILOG = """example:
+  occam sweep configs/sweep-smoke.toml --jobs 2 --store sweep-smoke
+  occam sweep configs/sweep-smoke.toml --dry-run              # print the plan, run nothing
+  occam sweep configs/sweep-smoke.toml --set steps=20 --store quick
+Runs already done in the store are skipped, so the same command resumes a stopped sweep.
+Then: occam runs ls --store DIR; occam runs export runs.csv --store DIR."""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run a sweep of experiments into a run store (resumable)",
+                       description="Run every run of a sweep spec (TOML: experiment, [base], "
+                       "[axes], [zip]) into a run store; finished runs are skipped.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", metavar="SPEC.toml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a base key (TOML value); on a grid axis, pin it to one value")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="worker processes (one torch thread each); 0 = run in this process")
+    p.add_argument("--store", default="runs-store", metavar="DIR",
+                   help="run store directory (default: runs-store)")
+    p.add_argument("--retries", type=int, default=None, metavar="K",
+                   help="re-run a failed run up to K times (default: the spec's retries, or 0)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="per-run time limit (default: the spec's time_limit, or none)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    add_json_option(p)
+    p.set_defaults(func=run)
+
+
+def _progress_printer(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    tty = sys.stderr.isatty()
+
+    def show(p: Any) -> None:
+        if tty:
+            sys.stderr.write("\r\033[K" + p.line())
+        else:
+            sys.stderr.write(p.line() + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    from occamlab._render import text_table
+    from occamlab.errors import ConfigError
+    from occamlab.experiments import load_spec, plan_table, run_sweep
+    from occamlab.store import RunStore
+
+    spec = load_spec(args.spec, parse_kv(args.set))
+    runs = spec.resolve()
+    retries = spec.retries if args.retries is None else args.retries
+    limit = spec.time_limit if args.time_limit is None else args.time_limit
+    if retries < 0 or (limit is not None and limit <= 0):
+        raise ConfigError("--retries must be >= 0 and --time-limit > 0")
+    if args.dry_run:
+        from pathlib import Path
+
+        store = RunStore(args.store) if Path(args.store, "store.json").exists() else None
+        print(text_table(plan_table(runs, store)))
+        print(f"\n{len(runs)} runs; store {args.store}; jobs {args.jobs}; retries {retries}; "
+              f"time limit {limit or 'none'}. Nothing was run (--dry-run).")
+        return 0
+    show = _progress_printer(not args.no_progress)
+    result = run_sweep(runs, args.store, jobs=args.jobs, retries=retries, time_limit=limit,
+                       progress=show)
+    if show is not None and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(result)
+    if args.json:
+        write_json(result.to_dict(), args.json)
+    return 1 if result.n_failed else 0

@@ -1,0 +1,182 @@
+"""Running a sweep: register its runs, skip the finished ones, execute the rest, retry failures."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from occamlab._render import Rendered, Table, fmt
+from occamlab.errors import ConfigError
+from occamlab.store import RunStore
+
+from ._execute import Backend, InlineBackend, LocalBackend, Outcome, Task
+from ._spec import PlannedRun
+
+__all__ = ["SweepResult", "Progress", "run_sweep", "make_backend", "plan_table"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress event: counts so far and the estimated time left (seconds, or None)."""
+
+    total: int
+    done: int
+    failed: int
+    running: int
+    skipped: int
+    elapsed_s: float
+    eta_s: float | None
+
+    def line(self) -> str:
+        eta = "?" if self.eta_s is None else _clock(self.eta_s)
+        return (f"{self.done + self.skipped}/{self.total} done ({self.skipped} already), "
+                f"{self.failed} failed, {self.running} running, "
+                f"elapsed {_clock(self.elapsed_s)}, ETA {eta}")
+
+
+def _clock(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@dataclass(frozen=True)
+class SweepResult(Rendered):
+    """What a sweep did: runs done now, skipped (already done), failed (with errors), time."""
+
+    store: str
+    n_runs: int
+    n_done: int
+    n_skipped: int
+    n_failed: int
+    n_retries: int
+    elapsed_s: float
+    jobs: int
+    failed: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("store", "n_runs", "n_done", "n_skipped", "n_failed",
+                                           "n_retries", "elapsed_s", "jobs")}
+        d["failed"] = [list(f) for f in self.failed]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SweepResult:
+        d = dict(d)
+        d["failed"] = tuple((str(a), str(b)) for a, b in d.get("failed", []))
+        return cls(**d)
+
+    def _tables(self) -> list[Table]:
+        rows = [["runs", self.n_runs], ["done now", self.n_done],
+                ["already done (skipped)", self.n_skipped], ["failed", self.n_failed],
+                ["retries", self.n_retries], ["jobs", self.jobs],
+                ["elapsed (s)", fmt(self.elapsed_s)]]
+        notes = [f"store: {self.store}"] + [f"failed {i}: {e}" for i, e in self.failed[:10]]
+        return [Table("Sweep", ["", "value"], rows, notes)]
+
+
+def make_backend(jobs: int) -> Backend:
+    """``jobs >= 1``: a local process pool of that size; ``0``: this process (no pool)."""
+    if not isinstance(jobs, int) or jobs < 0:
+        raise ConfigError(f"--jobs must be a non-negative integer, got {jobs!r}")
+    return InlineBackend() if jobs == 0 else LocalBackend(jobs)
+
+
+def plan_table(runs: Sequence[PlannedRun], store: RunStore | None = None) -> Table:
+    """The dry-run plan: one row per run with its id, stored status and swept values."""
+    keys: list[str] = []
+    for r in runs:
+        keys.extend(k for k in r.point if k not in keys)
+    rows = []
+    for r in runs:
+        st = store.status(r.id) if store is not None else None
+        rows.append([r.id, st[0] if st else "new"] + [r.point.get(k, "") for k in keys])
+    return Table(f"Plan: {len(runs)} runs of {runs[0].experiment if runs else '-'}",
+                 ["id", "status"] + keys, rows)
+
+
+def run_sweep(
+    runs: Sequence[PlannedRun],
+    store: RunStore | str,
+    *,
+    jobs: int = 1,
+    backend: Backend | None = None,
+    retries: int = 0,
+    time_limit: float | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> SweepResult:
+    """Execute ``runs`` into ``store``: finished runs are skipped, failed ones retried.
+
+    Runs another process holds (a second sweep on the same store) are left to it and waited for
+    at the end, so no run executes twice. ``progress`` is called after every outcome and about
+    once a second.
+    """
+    st = store if isinstance(store, RunStore) else RunStore(store)
+    st.clean()
+    t0 = time.perf_counter()
+    for r in runs:
+        st.register(r.experiment, r.config)
+    todo = [r for r in runs if st.raw_status(r.id) != "done"]
+    skipped = len(runs) - len(todo)
+    own = backend is None
+    be = make_backend(jobs) if backend is None else backend
+    counts = {"done": 0, "failed": 0, "retries": 0, "skipped": skipped}
+    failed: dict[str, str] = {}
+    by_id = {r.id: r for r in todo}
+    inflight: dict[cf.Future[Outcome], Task] = {}
+
+    def submit(r: PlannedRun, attempt: int = 1, wait: bool = False) -> None:
+        t = Task(str(st.root), r.id, r.experiment, r.config, time_limit, wait, attempt)
+        inflight[be.submit(t)] = t
+
+    def report() -> None:
+        if progress is None:
+            return
+        finished = counts["done"] + counts["failed"]
+        el = time.perf_counter() - t0
+        left = len(todo) - finished - (counts["skipped"] - skipped)
+        eta = el / finished * left if finished else None
+        progress(Progress(len(runs), counts["done"], counts["failed"],
+                          min(be.jobs, len(inflight)), counts["skipped"], el, eta))
+
+    deferred: list[PlannedRun] = []
+    try:
+        for r in todo:
+            submit(r)
+        report()
+        while inflight or deferred:
+            if not inflight:
+                for r in deferred:  # held by another sweep: wait for it, then take what is left
+                    submit(r, wait=True)
+                deferred = []
+            finished_futs, _ = cf.wait(list(inflight), timeout=1.0,
+                                       return_when=cf.FIRST_COMPLETED)
+            for fut in finished_futs:
+                task = inflight.pop(fut)
+                out = fut.result()
+                if out.status == "busy":
+                    deferred.append(by_id[out.run_id])
+                elif out.status == "skipped":
+                    counts["skipped"] += 1
+                elif out.status == "done":
+                    counts["done"] += 1
+                    failed.pop(out.run_id, None)
+                elif task.attempt <= retries:
+                    counts["retries"] += 1
+                    submit(by_id[out.run_id], attempt=task.attempt + 1)
+                else:
+                    counts["failed"] += 1
+                    failed[out.run_id] = out.error or "failed"
+            report()
+    except BaseException:
+        if own:
+            be.close(cancel=True)
+        raise
+    if own:
+        be.close()
+    return SweepResult(store=str(st.root), n_runs=len(runs), n_done=counts["done"],
+                       n_skipped=counts["skipped"], n_failed=counts["failed"],
+                       n_retries=counts["retries"], elapsed_s=time.perf_counter() - t0,
+                       jobs=be.jobs, failed=tuple(failed.items()))
