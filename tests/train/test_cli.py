@@ -98,9 +98,9 @@ def test_finetune_cli_lora_rank1_and_full(tmp_path) -> None:
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path) -> None:
-    args = ["train", "--config", str(TINY), "--set", "steps=600", "--set", "eval_every=100",
-            "--set", "threads=1", "--set", "checkpoint_every=50", "--set", "batch_size=8",
-            "--set", "data.max_bytes=400000", "--no-progress"]
+    args = ["train", "--config", str(TINY), "--set", "steps=1200", "--set", "eval_every=200",
+            "--set", "threads=1", "--set", "checkpoint_every=100", "--set", "batch_size=8",
+            "--set", "data.max_bytes=1000000", "--no-progress"]
     killed = tmp_path / "killed"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "occamlab", *args, "--out", str(killed)],
@@ -114,14 +114,14 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path) -> None:
                 step = json.loads(state.read_text())["step"]
             except (json.JSONDecodeError, FileNotFoundError):
                 step = 0
-            if step >= 150:
+            if step >= 200:
                 break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     step = json.loads(state.read_text())["step"]
-    assert 150 <= step < 600 and not (killed / "summary.json").exists()
+    assert 200 <= step < 1200 and not (killed / "summary.json").exists()
     assert main([*args, "--out", str(killed), "--resume"]) == 0
     assert main([*args, "--out", str(tmp_path / "whole")]) == 0
     a = json.loads((killed / "summary.json").read_text())
