@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pandas as pd
 import pytest
@@ -170,3 +171,13 @@ def test_export_is_readable_by_the_scaling_library(tmp_path) -> None:
     export_index(load_index(store), tmp_path / "r.csv")
     t = read_table(str(tmp_path / "r.csv"))
     assert float(t["best_val_loss"].iloc[0]) == 2.5
+
+
+def test_clean_leaves_fresh_registrations_alone(tmp_path) -> None:
+    store = RunStore(tmp_path / "s")
+    reg = store.runs_dir / ".reg-0123456789abcdef-00000000"
+    reg.mkdir()
+    assert store.clean() == [] and reg.exists()  # another sweep may be registering it now
+    old = time.time() - 3600
+    os.utime(reg, (old, old))
+    assert store.clean() == [reg.name] and not reg.exists()

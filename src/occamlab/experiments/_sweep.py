@@ -69,7 +69,7 @@ class SweepResult(Rendered):
         return cls(**d)
 
     def _tables(self) -> list[Table]:
-        rows = [["runs", self.n_runs], ["done now", self.n_done],
+        rows: list[list[Any]] = [["runs", self.n_runs], ["done now", self.n_done],
                 ["already done (skipped)", self.n_skipped], ["failed", self.n_failed],
                 ["retries", self.n_retries], ["jobs", self.jobs],
                 ["elapsed (s)", fmt(self.elapsed_s)]]

@@ -16,7 +16,8 @@ same run in every sweep. A run executes in a temporary folder ``runs/.tmp-<id>-<
 ends its result, provenance and (last) its status are written there and the folder replaces
 ``runs/<id>`` by renames. A process killed part-way leaves only a temporary folder, which
 :meth:`RunStore.clean` removes; readers never see half a run. The lock is an ``flock`` on a file,
-which the kernel releases when its holder dies, so a crashed run never blocks its retry.
+which the kernel releases when its holder dies, so a crashed run never blocks its retry (on a
+local file system; NFS locks depend on the server).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,7 +188,7 @@ class RunStore:
         """Record a run as pending unless the store already holds it; returns its id."""
         rid = run_id(experiment, config)
         if not self.path(rid).exists():
-            tmp = self.runs_dir / f".tmp-{rid}-{uuid.uuid4().hex[:8]}"
+            tmp = self.runs_dir / f".reg-{rid}-{uuid.uuid4().hex[:8]}"
             tmp.mkdir()
             _write(tmp / "config.json", json.dumps(
                 {"experiment": experiment, "config": config}, sort_keys=True, indent=1) + "\n")
@@ -257,10 +259,19 @@ class RunStore:
         """Remove what killed runs left behind; returns the names removed.
 
         A temporary folder whose run nobody holds is deleted, unless the run folder is missing
-        and the temporary one is complete (status written): then it is moved into place.
+        and the temporary one is complete (status written): then it is moved into place. A
+        registration folder (``.reg-``, written without a claim) is deleted once it is a minute
+        old: registering takes milliseconds.
         """
         removed = []
+        now = time.time()
         for p in sorted(self.runs_dir.iterdir()):
+            if p.name.startswith(".reg-"):
+                with contextlib.suppress(FileNotFoundError):
+                    if now - p.stat().st_mtime > 60:
+                        shutil.rmtree(p, ignore_errors=True)
+                        removed.append(p.name)
+                continue
             if not p.name.startswith((".tmp-", ".trash-")) or not p.is_dir():
                 continue
             rid = p.name.split("-")[1]
