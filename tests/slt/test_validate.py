@@ -25,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarn
 
 def test_calibration_rejects_hot_steps_and_picks_a_good_one(result_contract) -> None:  # type: ignore[no-untyped-def]
     km = make_linear_regression(5, 4, n=5000, seed=0)
-    cal = calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0),
+    cal = calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0, step_size=0.1),
                          step_sizes=[0.1, 0.03, 0.01, 0.003], n_draws=150, n_burnin=150, seed=0)
     rows = {r["step_size"]: r for r in cal.rows}
     # eps = 0.1 is far too hot for curvature n beta = 587 (T well above 1, or divergence)

@@ -75,7 +75,8 @@ class CalibrationResult(Rendered):
             for r in self.rows
         ]
         rec = self.recommended
-        notes = [f"recommended: step_size={rec.step_size:g}, gamma={rec.gamma:g}", *self.notes]
+        g = "default (n beta/100, or n beta/10^4 at a flat w*)" if rec.gamma is None else f"{rec.gamma:g}"
+        notes = [f"recommended: step_size={rec.step_size:g}, gamma={g}", *self.notes]
         return [Table("SGLD calibration (pilot runs)", heads, rows, notes)]
 
 
@@ -125,8 +126,10 @@ def calibrate_sgld(
     ----------
     config : SGLDConfig, optional
         Base settings (sampler, chains, batch size, ``nbeta``); its step size centres the default
-        step grid (``eps x GRID``, 0.1 to 10); the default gammas are ``n beta/1000`` and
-        ``n beta/100`` when ``config.gamma`` is None, else ``config.gamma``.
+        step grid (``eps x GRID``, 0.1 to 10); the gamma "grid" is ``[config.gamma]`` (``None``:
+        the estimator's default rule) unless ``gammas`` is given. Scanning gamma downwards is not
+        done by default: on singular models a weaker localization lets chains wander along the
+        set of minima to less singular points and the estimate keeps rising.
     step_sizes, gammas : sequences of float, optional
         The grids.
     n_draws, n_burnin : int
@@ -152,28 +155,26 @@ def calibrate_sgld(
         (float(s) for s in (step_sizes or [base.step_size * f for f in GRID])),
         reverse=True,
     )
-    if gammas is None and base.gamma is None:
-        from occamlab.slt._llc import default_nbeta
-        from occamlab.slt._sgld import as_tensors
-
-        nb = base.nbeta or default_nbeta(int(as_tensors(data)[0].shape[0]))
-        gammas = [nb / 1000, nb / 100]
-    gams = sorted(float(g) for g in (gammas or [base.gamma]))
-    if not steps or not gams or any(s <= 0 for s in steps) or any(g < 0 for g in gams):
+    gams: list[float | None] = (
+        sorted(float(g) for g in gammas) if gammas is not None else [base.gamma]
+    )
+    if not steps or not gams or any(s <= 0 for s in steps) or any(
+        g is not None and g < 0 for g in gams
+    ):
         raise ConfigError("step_sizes must be > 0 and gammas >= 0, and neither may be empty")
     rows: list[dict[str, Any]] = []
-    chosen: dict[float, dict[str, Any]] = {}
+    chosen: dict[float | None, dict[str, Any]] = {}
     asc = sorted(steps)
     start = min(range(len(asc)), key=lambda i: abs(math.log(asc[i] / base.step_size)))
     for gamma in gams:
-        def pilot(eps: float, gamma: float = gamma) -> dict[str, Any]:
+        def pilot(eps: float, gamma: float | None = gamma) -> dict[str, Any]:
             cfg = replace(base, step_size=eps, gamma=gamma, n_draws=n_draws, n_burnin=n_burnin)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = estimate_llc(model, loss_fn, data, cfg, seed=seed)
             n_div = sum(1 for s in res.diverged if s is not None)
             row = {
-                "gamma": gamma, "step_size": eps, "llc": res.llc, "temperature": res.temperature,
+                "gamma": res.gamma, "gamma_setting": gamma, "step_size": eps, "llc": res.llc, "temperature": res.temperature,
                 "temperature_stderr": res.temperature_stderr, "acceptance": res.mala_acceptance,
                 "rhat": res.rhat, "drift_z": res.drift_z, "n_diverged": n_div, "chosen": False,
             }
@@ -201,11 +202,12 @@ def calibrate_sgld(
                     break
     notes: list[str] = []
     if chosen:
-        good = [g for g in sorted(chosen) if _stable(chosen[g])]
+        order = sorted(chosen, key=lambda g: chosen[g]["gamma"])
+        good = [g for g in order if _stable(chosen[g])]
         if good:
             gamma = good[0]
         else:
-            gamma = max(chosen)
+            gamma = order[-1]
             notes.append(
                 "no gamma gave stable pilot chains (R-hat, drift or a cold temperature): "
                 "the largest gamma is returned; run longer chains"
@@ -224,6 +226,6 @@ def calibrate_sgld(
             "temperature closest to 1 is returned; lengthen the pilot runs"
         )
     pick["chosen"] = True
-    eps, gamma = pick["step_size"], pick["gamma"]
+    eps, gamma = pick["step_size"], pick["gamma_setting"]
     rec = replace(base, step_size=eps, gamma=gamma)
     return CalibrationResult(tuple(rows), rec, tolerance, tuple(notes))

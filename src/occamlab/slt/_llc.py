@@ -45,7 +45,9 @@ class SGLDConfig:
         ``epsilon`` of the SGLD step (for ``rmsprop_sgld``, the step before preconditioning).
     gamma : float or None
         Localization strength ``gamma`` (``>= 0``); ``None`` means ``n beta / 100``, which biases a
-        quadratic loss of unit curvature by about 1% (``lambda nbeta/(nbeta + gamma)``).
+        quadratic loss of unit curvature by about 1% (``lambda nbeta/(nbeta + gamma)``), or
+        ``n beta / 10^4`` when the Hessian at ``w*`` vanishes (mean ``|diag H| < 1e-6``: a loss flat
+        to second order, whose posterior spreads much further than ``1/sqrt(n beta)``).
     nbeta : float or None
         ``n beta``; ``None`` means ``n / log n`` with ``n`` the number of examples.
     n_chains, n_draws, n_burnin : int
@@ -265,6 +267,35 @@ class LLCResult(Rendered):
         ]
 
 
+def default_gamma(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    names: list[str],
+    nbeta: float,
+    *,
+    batch_size: int | None,
+    seed: int,
+) -> float:
+    """``n beta / 100``, or ``n beta / 10^4`` where the Hessian at ``w*`` vanishes (Hutchinson)."""
+    from occamlab.slt._sgld import _initial_second_moment, _make_loss
+
+    state = {k: v.detach() for k, v in {**dict(model.named_parameters()),
+                                          **dict(model.named_buffers())}.items()}
+    center = {k: state[k] for k in names}
+    fixed = {k: v for k, v in state.items() if k not in center}
+    gen = torch.Generator(device=x.device)
+    gen.manual_seed(int(seed) + 7919)
+    diag = _initial_second_moment(_make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
+                                  gen, batch_size)
+    if diag is None:
+        return nbeta / 100.0
+    d = sum(v.numel() for v in diag.values())
+    mean_abs = sum(float(v.sum()) for v in diag.values()) / max(d, 1)
+    return nbeta / 10_000.0 if mean_abs < 1e-6 else nbeta / 100.0
+
+
 def fmt_num(v: float) -> str:
     return f"{v:.3g}"
 
@@ -377,7 +408,9 @@ def estimate_llc(
     params = dict(model.named_parameters())
     d = int(sum(params[k].numel() for k in names))
     nbeta = float(cfg.nbeta) if cfg.nbeta is not None else default_nbeta(n)
-    gamma = float(cfg.gamma) if cfg.gamma is not None else nbeta / 100.0
+    gamma = float(cfg.gamma) if cfg.gamma is not None else default_gamma(
+        model, loss_fn, x, y, names, nbeta, batch_size=cfg.batch_size, seed=seed
+    )
     delta = cfg.rmsprop_delta
     if delta is None:
         delta = math.sqrt(gamma) if gamma > 0 else 1.0
