@@ -207,3 +207,17 @@ def test_smoke_sweep_then_chinchilla_fit(tmp_path) -> None:
     assert main(["runs", "export", str(tmp_path / "r.csv"), "--store", str(tmp_path / "s")]) == 0
     assert main(["fit", "chinchilla", str(tmp_path / "r.csv"), "--n", "n_params_non_embedding",
                  "--d", "tokens_seen", "--loss", "best_val_loss", "--bootstrap", "0"]) == 0
+
+
+def test_a_worker_that_dies_fails_its_run_and_the_sweep_goes_on(tmp_path) -> None:
+    # one worker: only the crashing run is executing when the pool breaks (with more workers,
+    # the runs beside it die too and are charged an attempt: docs/experiments.md)
+    runs = _noop({"x": [1, 2, 3, 4], "crash": [False, True]})
+    res = run_sweep(runs, tmp_path / "s", jobs=1, retries=1)
+    st = RunStore(tmp_path / "s")
+    crashed = [r.id for r in runs if r.config["crash"]]
+    assert res.n_done == 4 and res.n_failed == 4 and res.n_retries == 4, res
+    assert {i for i, _ in res.failed} == set(crashed)
+    assert ["WorkerDied" in e for _, e in res.failed] == [True] * 4, res.failed
+    assert [st.status(i)[0] for i in crashed] == ["failed"] * 4
+    assert [p.name for p in st.runs_dir.iterdir() if p.name.startswith(".")] == []

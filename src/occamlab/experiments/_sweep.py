@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from ._execute import Backend, InlineBackend, LocalBackend, Outcome, Task
 from ._spec import PlannedRun
 
 __all__ = ["SweepResult", "Progress", "run_sweep", "make_backend", "plan_table"]
+
+WORKER_DIED = "WorkerDied: the process running it died (killed, out of memory or crashed)"
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,20 @@ def run_sweep(
     by_id = {r.id: r for r in todo}
     inflight: dict[cf.Future[Outcome], Task] = {}
 
+    submit_later: list[Task] = []
+    broken = False
+
     def submit(r: PlannedRun, attempt: int = 1, wait: bool = False) -> None:
+        nonlocal broken
         t = Task(str(st.root), r.id, r.experiment, r.config, time_limit, wait, attempt)
-        inflight[be.submit(t)] = t
+        if broken:
+            submit_later.append(t)
+            return
+        try:
+            inflight[be.submit(t)] = t
+        except BrokenExecutor:
+            broken = True
+            submit_later.append(t)
 
     def report() -> None:
         if progress is None:
@@ -155,7 +169,17 @@ def run_sweep(
                                        return_when=cf.FIRST_COMPLETED)
             for fut in finished_futs:
                 task = inflight.pop(fut)
-                out = fut.result()
+                try:
+                    out = fut.result()
+                except BrokenExecutor:
+                    # a worker died (killed, out of memory, crashed): the runs it had started are
+                    # charged an attempt and recorded failed; the others are simply resubmitted
+                    broken = True
+                    if st.raw_status(task.run_id) != "running":
+                        submit_later.append(task)  # had not started: no attempt charged
+                        continue
+                    out = Outcome(task.run_id, "failed", WORKER_DIED)
+                    st.record_failure(task.run_id, WORKER_DIED)
                 if out.status == "busy":
                     deferred.append(by_id[out.run_id])
                 elif out.status == "skipped":
@@ -169,6 +193,16 @@ def run_sweep(
                 else:
                     counts["failed"] += 1
                     failed[out.run_id] = out.error or "failed"
+            if broken and own and all(f.done() for f in inflight):
+                be.close(cancel=True)
+                be = make_backend(jobs)
+                broken = False
+                again = submit_later[:]
+                submit_later.clear()
+                for t in again:
+                    submit(by_id[t.run_id], attempt=t.attempt, wait=t.wait)
+            elif broken and not own:
+                raise RuntimeError("the backend's workers died; the sweep cannot go on")
             report()
     except BaseException:
         if own:
@@ -176,6 +210,7 @@ def run_sweep(
         raise
     if own:
         be.close()
+    st.clean()  # what crashed workers left behind
     return SweepResult(store=str(st.root), n_runs=len(runs), n_done=counts["done"],
                        n_skipped=counts["skipped"], n_failed=counts["failed"],
                        n_retries=counts["retries"], elapsed_s=time.perf_counter() - t0,

@@ -4,12 +4,14 @@
 seed}``. ``sleep`` seconds are spent before returning (time-limit tests); a non-empty ``fail``
 raises that message; ``flaky`` names a file: the first run that finds it missing creates it and
 fails, later runs succeed (retry tests); ``log`` names a file to which each completed run appends
-one line (counting executions across processes).
+one line (counting executions across processes); ``crash = true`` ends the process at once
+(``os._exit``), as a worker killed by the system would.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +31,7 @@ class Config:
     fail: str = ""
     flaky: str = ""
     log: str = ""
+    crash: bool = False
 
     def __post_init__(self) -> None:
         if self.sleep < 0:
@@ -43,7 +46,7 @@ def make_config(d: dict[str, Any]) -> Config:
             raise ConfigError(f"unknown config key {k!r}{suggest(k, names)}; "
                               f"allowed: {', '.join(names)}")
         tp = names[k]
-        ok = (isinstance(v, str) if tp == "str" else
+        ok = (isinstance(v, str) if tp == "str" else isinstance(v, bool) if tp == "bool" else
               isinstance(v, int) and not isinstance(v, bool) if tp == "int" else
               isinstance(v, int | float) and not isinstance(v, bool))
         if not ok:
@@ -55,6 +58,8 @@ def make_config(d: dict[str, Any]) -> Config:
 def run(config: Config, run_dir: Path) -> dict[str, Any]:
     if config.sleep:
         time.sleep(config.sleep)
+    if config.crash:
+        os._exit(3)
     if config.fail:
         raise RuntimeError(config.fail)
     if config.flaky:

@@ -251,6 +251,24 @@ class RunStore:
         os.rename(tmp, final)
         shutil.rmtree(trash, ignore_errors=True)
 
+    def record_failure(self, run: str, error: str, *, timeout: float = 5.0) -> bool:
+        """Mark a run failed from outside (its process died); only once nobody holds it (waiting
+        up to ``timeout`` seconds) and if it is not done. Returns whether it was marked."""
+        deadline = time.monotonic() + timeout
+        c = self.claim(run)
+        while c is None and time.monotonic() < deadline:  # a dying process lets go shortly
+            time.sleep(0.02)
+            c = self.claim(run)
+        if c is None:
+            return False
+        try:
+            if self.raw_status(run) in (None, "done"):
+                return False
+            _write(self.path(run) / "status", f"failed\n{error}\n")
+            return True
+        finally:
+            c.release()
+
     def mark_pending(self, run: str) -> None:
         """Reset a failed run to pending (``occam runs retry``)."""
         _write(self.path(run) / "status", "pending\n")
