@@ -194,6 +194,11 @@ def test_tiny_training_runs_store_what_occam_fit_needs(tmp_path) -> None:
     assert [m["step"] for m in metrics] == list(range(1, len(metrics) + 1)) or metrics[0]["step"] in (0, 1)
     assert (folder / "best").is_dir() and (folder / "summary.json").exists()
     assert st.read(st.ids()[0])["env"]["torch_threads"] == 1
+    # the same runs in a worker process of the pool, into another store: identical results
+    again = run_sweep(spec.resolve(), tmp_path / "s2", jobs=1)
+    assert again.n_done == 2
+    df2 = load_index(tmp_path / "s2").set_index("id").loc[df["id"]]
+    assert df2["best_val_loss"].tolist() == df["best_val_loss"].tolist()
 
 
 @pytest.mark.slow

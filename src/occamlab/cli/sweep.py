@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
                    help="override a base key (TOML value); on a grid axis, pin it to one value")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes (one torch thread each); 0 = run in this process")
+    p.add_argument("--backend", choices=["local"], default="local",
+                   help="where runs execute: local = a process pool on this machine "
+                   "(the Ray backend is not built yet)")
     p.add_argument("--store", default="runs-store", metavar="DIR",
                    help="run store directory (default: runs-store)")
     p.add_argument("--retries", type=int, default=None, metavar="K",
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                        progress=show)
     if show is not None and sys.stderr.isatty():
         sys.stderr.write("\n")
-    print(result)
+    if args.json != "-":
+        print(result)
     if args.json:
         write_json(result.to_dict(), args.json)
     return 1 if result.n_failed else 0
