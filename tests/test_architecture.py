@@ -47,7 +47,8 @@ def test_store_knows_no_library() -> None:
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("module", ["occamlab.scaling", "occamlab.cli", "occamlab.processes"])
+@pytest.mark.parametrize("module", ["occamlab.scaling", "occamlab.cli", "occamlab.processes",
+                                    "occamlab.store", "occamlab.experiments"])
 def test_light_modules_do_not_import_torch(module: str) -> None:
     code = (
         f"import sys, {module}\n"

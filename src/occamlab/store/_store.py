@@ -181,7 +181,18 @@ class RunStore:
                 "env": _read_json(folder / "env.json")}
 
     def records(self) -> list[dict[str, Any]]:
-        return [self.read(r) for r in self.ids()]
+        """Every run (see :meth:`read`); a run being swapped into place is read once it is."""
+        out = []
+        for r in self.ids():
+            for attempt in range(20):
+                try:
+                    out.append(self.read(r))
+                    break
+                except OccamError:
+                    if attempt == 19 or self.path(r).exists():
+                        raise
+                    time.sleep(0.01)  # between the two renames of a commit
+        return out
 
     # ---- writing -------------------------------------------------------------------------
     def register(self, experiment: str, config: dict[str, Any]) -> str:
