@@ -25,6 +25,7 @@ Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,9 +47,9 @@ class ChainRun:
     loss_trace: torch.Tensor  # (C, S) L_B(w_t) at every recorded step, burn-in included
     init_trace: torch.Tensor  # (C, S) L_B(w*) on the same minibatches
     diverged_at: list[int | None]  # per chain: step of divergence or None
-    accept: torch.Tensor  # (C, S-1) MALA acceptance probability of each step's proposal
+    accept: torch.Tensor  # (C, S-1) MALA acceptance of each proposal (full batch only, else nan)
     virial: torch.Tensor  # (C, S) (w_t - w*) . grad U(w_t) / d; its mean is 1 under the target
-    weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] over the kept steps
+    weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] (full batch only, else nan)
     final: dict[str, torch.Tensor]  # name -> (C, *shape) parameters after the last step
     vectorized: bool
     n_steps: int
@@ -116,10 +117,27 @@ def run_chains(
         return x[idx], y[idx]
 
     use_vmap = True if vectorize is None else bool(vectorize)
+    # vectorize=None: time two steps each way and keep the faster (vmap falls back to slow
+    # per-sample loops for ops without a batching rule, e.g. CPU flash attention)
+    probe_times: dict[bool, float] = {True: 0.0, False: 0.0}
 
     def grads(xb: torch.Tensor, yb: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         nonlocal use_vmap
-        if use_vmap:
+        if vectorize is None and 1 <= t_now <= 4 and use_vmap is not None:
+            mode = t_now <= 2
+            t0 = time.perf_counter()
+            out = _grads(xb, yb, mode)
+            probe_times[mode] += time.perf_counter() - t0
+            if t_now == 4:
+                use_vmap = probe_times[True] <= probe_times[False]
+            return out
+        return _grads(xb, yb, use_vmap)
+
+    def _grads(
+        xb: torch.Tensor, yb: torch.Tensor, vec: bool
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        nonlocal use_vmap
+        if vec:
             try:
                 g, v = vec_grad(params, xb, yb)
                 return g, v
@@ -127,6 +145,7 @@ def run_chains(
                 if vectorize:
                     raise
                 use_vmap = False
+                probe_times[True] = float("inf")
         gs, vs = [], []
         for i in range(c):
             gi, vi = seq_grad({k: p[i] for k, p in params.items()}, xb[i], yb[i])
@@ -155,7 +174,9 @@ def run_chains(
     if sampler == "rmsprop_sgld":
         v0 = _initial_second_moment(loss_one, center, x, y, nbeta, gamma, c, generator, batch_size)
 
+    t_now = 0
     for t in range(n_steps):
+        t_now = t
         xb, yb = batches()
         with torch.no_grad():
             if full:
@@ -181,7 +202,7 @@ def run_chains(
             for k, p in params.items():
                 vir += ((p - center[k]) * drifts[k]).reshape(c, -1).sum(1).double()
             virial[:, t] = vir / dim
-            if t >= n_burnin:
+            if t >= n_burnin and full:  # full-batch diagnostics (exact only there)
                 live = alive.to(torch.float64)
                 n_acc += float(live.sum())
                 for k, p in params.items():
@@ -190,7 +211,7 @@ def run_chains(
                     g2_sum[k] += (lv * drifts[k].double().pow(2)).sum(0)
             for k, p in params.items():
                 pot = pot + 0.5 * gamma * (p - center[k]).reshape(c, -1).pow(2).sum(1).double()
-            if prev is not None and noise_level > 0:
+            if prev is not None and noise_level > 0 and full:
                 # log q(w_t | w_{t+1}) - log q(w_{t+1} | w_t) with q = N(w - eps/2 G dU, eps G)
                 log_rev = torch.zeros(c, dtype=torch.float64)
                 for k, p in params.items():
@@ -228,9 +249,12 @@ def run_chains(
                 else:
                     metric = torch.ones_like(p)
                 step = -0.5 * step_size * metric * drift + sqrt_eps * metric.sqrt() * noise
-                prev["w"][k] = p.clone()
-                prev["metric"][k] = metric
-                prev["noise_sq"] += 0.5 * noise_level**2 * noise.pow(2).reshape(c, -1).sum(1).double()
+                if full:
+                    prev["w"][k] = p.clone()
+                    prev["metric"][k] = metric
+                    prev["noise_sq"] += (
+                        0.5 * noise_level**2 * noise.pow(2).reshape(c, -1).sum(1).double()
+                    )
                 p.add_(step)
                 dead = ~alive
                 if dead.any():  # park stopped chains at w* so they cannot poison the batch
