@@ -211,21 +211,35 @@ class Chinchilla(LawForm):
     def prepare(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
         return {"lnN": np.log(np.asarray(inputs["N"], float)), "lnD": np.log(np.asarray(inputs["D"], float))}
 
-    def _terms(self, theta: Array, prep: Mapping[str, Array]) -> Array:
+    def _lse(self, theta: Array, prep: Mapping[str, Array], weights: bool) -> tuple[Array, Array | None]:
+        """``ln L`` (S, n) and, if asked, the softmax weights of the three terms (3, S, n).
+
+        Written with 2-D arrays (no (S, n, 3) intermediate): this is the fitter's hot path.
+        """
         e, a, b, al, be = (theta[:, i : i + 1] for i in range(5))
-        u = np.empty((theta.shape[0], prep["lnN"].shape[0], 3))
-        u[..., 0] = a - al * prep["lnN"]
-        u[..., 1] = b - be * prep["lnD"]
-        u[..., 2] = e
-        return u
+        u1 = a - al * prep["lnN"]
+        u2 = b - be * prep["lnD"]
+        m = np.maximum(np.maximum(u1, u2), e)
+        # terms below e^-60 of the largest change nothing in double precision; clipping avoids
+        # subnormal exponentials, which are very slow
+        e1 = np.exp(np.maximum(u1 - m, -60.0))
+        e2 = np.exp(np.maximum(u2 - m, -60.0))
+        e3 = np.exp(np.maximum(e - m, -60.0))
+        tot = e1 + e2 + e3
+        val = m + np.log(tot)
+        if not weights:
+            return val, None
+        inv = 1.0 / tot
+        return val, np.stack([e1 * inv, e2 * inv, e3 * inv])
 
     def value(self, theta: Array, prep: Mapping[str, Array]) -> Array:
-        return _lse_grad(self._terms(theta, prep))[0]
+        return self._lse(theta, prep, False)[0]
 
     def value_jac(self, theta: Array, prep: Mapping[str, Array]) -> tuple[Array, Array]:
-        val, w = _lse_grad(self._terms(theta, prep))
-        w1, w2 = w[..., 0], w[..., 1]
-        jac = np.stack([w[..., 2], w1, w2, -w1 * prep["lnN"], -w2 * prep["lnD"]], axis=1)
+        val, w = self._lse(theta, prep, True)
+        assert w is not None
+        w1, w2, w3 = w
+        jac = np.stack([w3, w1, w2, -w1 * prep["lnN"], -w2 * prep["lnD"]], axis=1)
         return val, jac
 
     def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:

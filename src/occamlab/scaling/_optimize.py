@@ -44,9 +44,9 @@ def minimize_batched(
     *,
     max_iter: int = 500,
     ftol: float = 1e-13,
-    patience: int = 6,
+    patience: int = 4,
     max_step: float = 5.0,
-    prune_after: int | None = 25,
+    prune_after: int | None = 10,
     prune_factor: float = 3.0,
     groups: Array | None = None,
 ) -> BatchResult:
