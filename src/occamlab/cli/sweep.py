@@ -12,6 +12,7 @@ EPILOG = """example:
   occam sweep configs/sweep-smoke.toml --jobs 2 --store sweep-smoke
   occam sweep configs/sweep-smoke.toml --dry-run              # print the plan, run nothing
   occam sweep configs/sweep-smoke.toml --set steps=20 --store quick
+  occam sweep configs/sweep-smoke.toml --backend ray --jobs 2 --mlflow
 Runs already done in the store are skipped, so the same command resumes a stopped sweep.
 Then: occam runs ls --store DIR; occam runs export runs.csv --store DIR."""
 
@@ -26,9 +27,16 @@ def register(sub: Any) -> None:
                    help="override a base key (TOML value); on a grid axis, pin it to one value")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="worker processes (one torch thread each); 0 = run in this process")
-    p.add_argument("--backend", choices=["local"], default="local",
-                   help="where runs execute: local = a process pool on this machine "
-                   "(the Ray backend is not built yet)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where runs execute: local = a process pool on this machine; ray = Ray "
+                   "tasks (a local Ray instance with --jobs CPUs, or the cluster at --address; "
+                   "pip install 'occamlab[ray]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster to connect to (auto, ray://HOST:10001, HOST:6379); "
+                   "default: start a local Ray instance")
+    p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help="log each finished run to MLflow (default URI: sqlite STORE/mlflow.db, "
+                   "or a file store STORE/mlruns; pip install 'occamlab[mlflow]')")
     p.add_argument("--store", default="runs-store", metavar="DIR",
                    help="run store directory (default: runs-store)")
     p.add_argument("--retries", type=int, default=None, metavar="K",
@@ -68,19 +76,41 @@ def run(args: argparse.Namespace) -> int:
     limit = spec.time_limit if args.time_limit is None else args.time_limit
     if retries < 0 or (limit is not None and limit <= 0):
         raise ConfigError("--retries must be >= 0 and --time-limit > 0")
+    if args.address is not None and args.backend != "ray":
+        raise ConfigError("--address applies to the Ray backend only (add --backend ray)")
+    if args.backend == "ray":
+        if args.jobs < 1:
+            raise ConfigError("--jobs must be >= 1 with --backend ray")
+        from occamlab.experiments._ray import import_ray
+
+        import_ray()  # a missing Ray is an error before anything runs
+    if args.mlflow is not None:
+        from occamlab.experiments._mlflow import import_mlflow
+
+        import_mlflow()
     if args.dry_run:
         from pathlib import Path
 
         store = RunStore(args.store) if Path(args.store, "store.json").exists() else None
         print(text_table(plan_table(runs, store)))
-        print(f"\n{len(runs)} runs; store {args.store}; jobs {args.jobs}; retries {retries}; "
-              f"time limit {limit or 'none'}. Nothing was run (--dry-run).")
+        print(f"\n{len(runs)} runs; store {args.store}; backend {args.backend}; jobs {args.jobs}; "
+              f"retries {retries}; time limit {limit or 'none'}. Nothing was run (--dry-run).")
         return 0
+    logger = None
+    if args.mlflow is not None:
+        from occamlab.experiments._mlflow import MlflowLogger
+
+        logger = MlflowLogger(RunStore(args.store), args.mlflow or None)
     show = _progress_printer(not args.no_progress)
-    result = run_sweep(runs, args.store, jobs=args.jobs, retries=retries, time_limit=limit,
-                       progress=show)
+    result = run_sweep(runs, args.store, jobs=args.jobs, backend=args.backend,
+                       address=args.address, retries=retries, time_limit=limit,
+                       progress=show, on_outcome=logger)
     if show is not None and sys.stderr.isatty():
         sys.stderr.write("\n")
+    if logger is not None:
+        sys.stderr.write(f"MLflow: logged {len(logger.logged)} runs to {logger.uri}\n")
+        for rid, err in logger.errors[:10]:
+            sys.stderr.write(f"MLflow: could not log run {rid}: {err}\n")
     if args.json != "-":
         print(result)
     if args.json:

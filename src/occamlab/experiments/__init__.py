@@ -6,6 +6,7 @@ Sweeps (docs/experiments.md)::
     from occamlab.experiments import load_spec, run_sweep
     spec = load_spec("configs/sweep-smoke.toml")
     result = run_sweep(spec.resolve(), "sweep-store", jobs=2)
+    result = run_sweep(spec.resolve(), "sweep-store", jobs=2, backend="ray")  # occamlab[ray]
 """
 
 from ._execute import (
@@ -18,6 +19,8 @@ from ._execute import (
     Task,
     execute,
 )
+from ._mlflow import MlflowLogger
+from ._ray import RayBackend
 from ._registry import (
     EXPERIMENTS,
     Experiment,
@@ -34,9 +37,11 @@ __all__ = [
     "EXPERIMENTS",
     "Experiment",
     "InlineBackend",
+    "MlflowLogger",
     "LocalBackend",
     "Outcome",
     "PlannedRun",
+    "RayBackend",
     "Progress",
     "RunTimeout",
     "SweepResult",

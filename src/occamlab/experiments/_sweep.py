@@ -80,10 +80,22 @@ class SweepResult(Rendered):
         return [Table("Sweep", ["", "value"], rows, notes)]
 
 
-def make_backend(jobs: int) -> Backend:
-    """``jobs >= 1``: a local process pool of that size; ``0``: this process (no pool)."""
+BACKENDS = ("local", "ray")
+
+
+def make_backend(jobs: int, kind: str = "local", *, address: str | None = None) -> Backend:
+    """``kind="local"``: ``jobs >= 1`` a process pool of that size, ``0`` this process (no pool).
+    ``kind="ray"``: a :class:`~occamlab.experiments._ray.RayBackend` (Ray imported only then)."""
     if not isinstance(jobs, int) or jobs < 0:
         raise ConfigError(f"--jobs must be a non-negative integer, got {jobs!r}")
+    if kind == "ray":
+        from ._ray import RayBackend
+
+        return RayBackend(jobs, address=address)
+    if kind != "local":
+        raise ConfigError(f"unknown backend {kind!r}; allowed: {', '.join(BACKENDS)}")
+    if address is not None:
+        raise ConfigError("--address applies to the Ray backend only (--backend ray)")
     return InlineBackend() if jobs == 0 else LocalBackend(jobs)
 
 
@@ -105,16 +117,21 @@ def run_sweep(
     store: RunStore | str,
     *,
     jobs: int = 1,
-    backend: Backend | None = None,
+    backend: Backend | str | None = None,
+    address: str | None = None,
     retries: int = 0,
     time_limit: float | None = None,
     progress: Callable[[Progress], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SweepResult:
     """Execute ``runs`` into ``store``: finished runs are skipped, failed ones retried.
 
     Runs another process holds (a second sweep on the same store) are left to it and waited for
     at the end, so no run executes twice. ``progress`` is called after every outcome and about
-    once a second.
+    once a second. ``backend`` is a :class:`Backend` (the caller closes it) or a name for
+    :func:`make_backend` (``"local"``, ``"ray"`` with ``address``). ``on_outcome`` is called in
+    this process with every final outcome: ``done``, ``failed`` after its last attempt, and
+    ``skipped`` (already done) runs, e.g. to log them to MLflow.
     """
     st = store if isinstance(store, RunStore) else RunStore(store)
     st.clean()
@@ -123,8 +140,14 @@ def run_sweep(
         st.register(r.experiment, r.config)
     todo = [r for r in runs if st.raw_status(r.id) != "done"]
     skipped = len(runs) - len(todo)
-    own = backend is None
-    be = make_backend(jobs) if backend is None else backend
+    if on_outcome is not None:
+        todo_ids = {r.id for r in todo}
+        for r in runs:
+            if r.id not in todo_ids:
+                on_outcome(Outcome(r.id, "skipped"))
+    own = backend is None or isinstance(backend, str)
+    kind = backend if isinstance(backend, str) else "local"
+    be = make_backend(jobs, kind, address=address) if own else backend  # type: ignore[assignment]
     counts = {"done": 0, "failed": 0, "retries": 0, "skipped": skipped}
     failed: dict[str, str] = {}
     by_id = {r.id: r for r in todo}
@@ -182,6 +205,7 @@ def run_sweep(
                     st.record_failure(task.run_id, WORKER_DIED)
                 if out.status == "busy":
                     deferred.append(by_id[out.run_id])
+                    continue
                 elif out.status == "skipped":
                     counts["skipped"] += 1
                 elif out.status == "done":
@@ -190,12 +214,15 @@ def run_sweep(
                 elif task.attempt <= retries:
                     counts["retries"] += 1
                     submit(by_id[out.run_id], attempt=task.attempt + 1)
+                    continue
                 else:
                     counts["failed"] += 1
                     failed[out.run_id] = out.error or "failed"
+                if on_outcome is not None:
+                    on_outcome(out)
             if broken and own and all(f.done() for f in inflight):
                 be.close(cancel=True)
-                be = make_backend(jobs)
+                be = make_backend(jobs, kind, address=address)
                 broken = False
                 again = submit_later[:]
                 submit_later.clear()
