@@ -25,7 +25,6 @@ Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,20 +116,8 @@ def run_chains(
         return x[idx], y[idx]
 
     use_vmap = True if vectorize is None else bool(vectorize)
-    # vectorize=None: time two steps each way and keep the faster (vmap falls back to slow
-    # per-sample loops for ops without a batching rule, e.g. CPU flash attention)
-    probe_times: dict[bool, float] = {True: 0.0, False: 0.0}
 
     def grads(xb: torch.Tensor, yb: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        nonlocal use_vmap
-        if vectorize is None and 1 <= t_now <= 4 and use_vmap is not None:
-            mode = t_now <= 2
-            t0 = time.perf_counter()
-            out = _grads(xb, yb, mode)
-            probe_times[mode] += time.perf_counter() - t0
-            if t_now == 4:
-                use_vmap = probe_times[True] <= probe_times[False]
-            return out
         return _grads(xb, yb, use_vmap)
 
     def _grads(
@@ -145,7 +132,6 @@ def run_chains(
                 if vectorize:
                     raise
                 use_vmap = False
-                probe_times[True] = float("inf")
         gs, vs = [], []
         for i in range(c):
             gi, vi = seq_grad({k: p[i] for k, p in params.items()}, xb[i], yb[i])
@@ -174,9 +160,7 @@ def run_chains(
     if sampler == "rmsprop_sgld":
         v0 = _initial_second_moment(loss_one, center, x, y, nbeta, gamma, c, generator, batch_size)
 
-    t_now = 0
     for t in range(n_steps):
-        t_now = t
         xb, yb = batches()
         with torch.no_grad():
             if full:
