@@ -198,3 +198,14 @@ def test_contract(linreg, result_contract) -> None:  # type: ignore[no-untyped-d
     for key in ("llc", "llc_stderr", "llc_per_chain", "nbeta", "n", "warnings"):
         assert key in d
     assert "<table" in res._repr_html_() and "Local learning coefficient" in str(res)
+
+
+def test_minibatch_heat_is_measured_and_warned(linreg) -> None:  # type: ignore[no-untyped-def]
+    """Small minibatches heat SGLD; the configurational temperature sees it (exact: 1)."""
+    base = dict(step_size=3e-3, sampler="sgld", gamma=2.0, n_chains=4, n_draws=300, n_burnin=100)
+    full = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SGLDConfig(**base), seed=0)
+    with pytest.warns(ConvergenceWarning, match="run hot"):
+        small = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                             SGLDConfig(**base, batch_size=16), seed=0)
+    assert small.temperature > full.temperature + 0.1
+    assert small.llc > full.llc

@@ -470,6 +470,12 @@ def estimate_llc(
                 f"the trace still drifts (z = {dz:.1f} between first and last third of the draws): "
                 "lengthen burn-in or check that w* is a minimum"
             )
+        if math.isfinite(temperature) and temperature > 1 + max(0.1, 3 * (t_se if math.isfinite(t_se) else 0)):
+            notes.append(
+                f"the chains run hot (configurational temperature {temperature:.2f} > 1): "
+                "discretization or minibatch-gradient noise inflates the estimate; reduce "
+                "step_size or enlarge batch_size"
+            )
         if math.isfinite(ess) and ess < 20:
             notes.append(f"effective sample size {ess:.0f} < 20: the standard error is unreliable")
     for note in notes:
