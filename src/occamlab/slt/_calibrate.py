@@ -156,7 +156,7 @@ def calibrate_sgld(
         reverse=True,
     )
     gams: list[float | None] = (
-        sorted(float(g) for g in gammas) if gammas is not None else [base.gamma]
+        [float(g) for g in sorted(gammas)] if gammas is not None else [base.gamma]
     )
     if not steps or not gams or any(s <= 0 for s in steps) or any(
         g is not None and g < 0 for g in gams

@@ -105,7 +105,7 @@ class LearningCoefficient(Rendered):
         )
 
     def _tables(self) -> list[Table]:
-        rows = [
+        rows: list[list[Any]] = [
             ["family", self.family],
             ["lambda", f"{self.lambda_} ({float(self.lambda_):.6g})"],
             ["multiplicity m", self.multiplicity],

@@ -240,7 +240,7 @@ class LLCResult(Rendered):
 
     def _tables(self) -> list[Table]:
         c = self.config
-        rows = [
+        rows: list[list[Any]] = [
             ["llc", self.llc],
             ["standard error", self.llc_stderr],
             ["n beta", self.nbeta],

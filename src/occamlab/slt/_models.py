@@ -76,6 +76,10 @@ class DeepLinear(nn.Module):
             nn.Linear(a, b, bias=False) for a, b in zip(self.widths, self.widths[1:], strict=False)
         )
 
+    def linears(self) -> list[nn.Linear]:
+        """The layers, first to last."""
+        return [m for m in self.layers if isinstance(m, nn.Linear)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
@@ -127,13 +131,13 @@ def make_dln(widths: Sequence[int], r: int, *, n: int = 1000, seed: int) -> Know
     g = torch.Generator().manual_seed(int(seed))
     model = DeepLinear(widths)
     with torch.no_grad():
-        for layer in model.layers:
+        for layer in model.linears():
             w = torch.zeros_like(layer.weight, dtype=torch.float64)
             if r > 0:
                 w[:r, :r] = _orthogonal(r, g)
             layer.weight.copy_(w.float())
     widths = list(widths)
-    layers_dbl = [layer.weight.detach().double() for layer in model.layers]
+    layers_dbl = [layer.weight.detach().double() for layer in model.linears()]
 
     def clean(x: torch.Tensor) -> torch.Tensor:
         for w in layers_dbl:
@@ -160,7 +164,7 @@ def make_linear_regression(d_in: int, d_out: int, *, n: int = 1000, seed: int) -
     model = DeepLinear([d_in, d_out])
     w0 = torch.randn(d_out, d_in, generator=g, dtype=torch.float64) / math.sqrt(d_in)
     with torch.no_grad():
-        model.layers[0].weight.copy_(w0.float())
+        model.linears()[0].weight.copy_(w0.float())
     data = _exact_min_data(n, d_in, lambda x: x @ w0.T, d_out, g)
     return KnownModel(
         f"linreg{d_in}x{d_out}", model.eval(), gaussian_nll, data, regular_lambda(d_in * d_out)

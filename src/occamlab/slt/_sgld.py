@@ -287,7 +287,7 @@ def _initial_second_moment(
             }
             with warnings.catch_warnings():  # torch notes its own deprecations in forward AD
                 warnings.simplefilter("ignore", DeprecationWarning)
-                _, hv = jvp(lambda p: grad(loss_one)(p, xs, ys), (center,), (probe,))
+                hv = jvp(lambda p: grad(loss_one)(p, xs, ys), (center,), (probe,))[1]
             for name in est:
                 est[name] += probe[name] * hv[name]
         return {

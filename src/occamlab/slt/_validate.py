@@ -135,7 +135,7 @@ def validate_llc(
         chosen = [c for c in VALIDATION_CASES if c.fast or not fast]
     base = config or SGLDConfig()
     start = time.perf_counter()
-    out = []
+    out: list[dict[str, Any]] = []
     for i, case in enumerate(chosen):
         t0 = time.perf_counter()
         km = case.build(seed + i)
@@ -170,7 +170,7 @@ def validate_llc(
                 f"{case.name}: truth {truth:.4g}, estimate {res.llc:.4g} +- {res.llc_stderr:.2g}, "
                 f"relative error {rel:.3f} ({time.perf_counter() - t0:.1f} s)"
             )
-    errs = [c["relative_error"] for c in out]
+    errs = [float(c["relative_error"]) for c in out]
     return ValidationResult(
         tuple(out),
         float(statistics.median(errs)) if errs else float("nan"),
