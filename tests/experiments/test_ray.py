@@ -28,20 +28,38 @@ pytestmark = [
 ]
 
 
+def _noop(axes: dict, **base) -> list:
+    return parse_spec({"experiment": "noop", "base": base, "axes": axes}).resolve()
+
+
+def test_the_backend_starts_a_local_ray_instance_and_shuts_it_down(tmp_path) -> None:
+    # runs before the module's shared instance exists (tests run in file order)
+    import ray
+
+    assert not ray.is_initialized()
+    be = RayBackend(2)
+    try:
+        assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 2.0
+        # Ray's default worker niceness is 15; ours is the local pool's, 0
+        assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == 0
+        res = run_sweep(_noop({"x": [1, 2]}), tmp_path / "s", backend=be)
+        assert (res.n_done, res.jobs) == (2, 2)
+    finally:
+        be.close()
+    assert not ray.is_initialized()
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING, object_store_memory=128 * 1024**2)
+             logging_level=logging.WARNING, object_store_memory=128 * 1024**2,
+             _system_config={"worker_niceness": 0})
     try:
         yield ray
     finally:
         ray.shutdown()
-
-
-def _noop(axes: dict, **base) -> list:
-    return parse_spec({"experiment": "noop", "base": base, "axes": axes}).resolve()
 
 
 def _log_counts(path: Path) -> Counter:

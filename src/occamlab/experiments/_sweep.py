@@ -145,9 +145,10 @@ def run_sweep(
         for r in runs:
             if r.id not in todo_ids:
                 on_outcome(Outcome(r.id, "skipped"))
-    own = backend is None or isinstance(backend, str)
     kind = backend if isinstance(backend, str) else "local"
-    be = make_backend(jobs, kind, address=address) if own else backend  # type: ignore[assignment]
+    own = backend is None or isinstance(backend, str)
+    be: Backend = (make_backend(jobs, kind, address=address) if backend is None
+                   or isinstance(backend, str) else backend)
     counts = {"done": 0, "failed": 0, "retries": 0, "skipped": skipped}
     failed: dict[str, str] = {}
     by_id = {r.id: r for r in todo}
