@@ -44,6 +44,8 @@ def test_finished_runs_are_logged_once_with_params_metrics_and_result(tmp_path) 
     assert logger.errors == [] and len(logger.logged) == 3
     client = logger.client
     exp = client.get_experiment_by_name("occam:train")
+    if logger.uri.startswith("sqlite:"):  # artifacts beside the database, not in ./mlruns
+        assert exp.artifact_location.endswith(str(store.root.resolve() / "mlflow-artifacts"))
     (run,) = client.search_runs([exp.experiment_id])
     rid = train[0].id
     rec = store.read(rid)

@@ -14,8 +14,10 @@ back from the store and logs it as one MLflow run of the experiment ``occam:<exp
 
 Runs that were already done before the sweep (``skipped``) are logged once: only when the MLflow
 experiment holds no run tagged with their id. The default tracking URI is a SQLite file
-``STORE/mlflow.db`` (artifacts in ``STORE/mlflow-artifacts``) when SQLAlchemy is installed, else a
-file store ``STORE/mlruns``. MLflow is imported only when a logger is built.
+``STORE/mlflow.db`` when SQLAlchemy is installed, else a file store ``STORE/mlruns``. With a SQLite
+URI, the experiments occamlab creates keep their artifacts in ``mlflow-artifacts`` beside the
+database file (not in ``./mlruns`` of the current directory). MLflow is imported only when a
+logger is built.
 """
 
 from __future__ import annotations
@@ -88,8 +90,11 @@ class MlflowLogger:
         if self.uri.startswith("file:") or "://" not in self.uri:
             # MLflow 3 refuses file stores unless asked; the user asked for one
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        self._artifacts = (str(self.store.root.resolve() / "mlflow-artifacts")
-                           if default and self.uri.startswith("sqlite:") else None)
+        # MLflow puts a SQLite store's artifacts in ./mlruns of the current directory unless
+        # told otherwise: put them beside the database file instead
+        self._artifacts = (str(Path(self.uri[len("sqlite:///"):]).resolve().parent
+                               / "mlflow-artifacts")
+                           if self.uri.startswith("sqlite:///") else None)
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
         except Exception as exc:
