@@ -103,6 +103,28 @@ def test_a_ray_worker_that_dies_fails_its_run_and_the_sweep_goes_on(ray_instance
     assert [p.name for p in st.runs_dir.iterdir() if p.name.startswith(".")] == []
 
 
+def test_an_interrupted_ray_sweep_stops_its_tasks_and_leaves_them_pending(ray_instance,
+                                                                          tmp_path) -> None:
+    import time
+
+    runs = _noop({"x": [1, 2]}, sleep=60.0)
+
+    def interrupt(p) -> None:  # Ctrl-C two seconds in, while both runs execute
+        if p.elapsed_s > 2.0:
+            raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runs, tmp_path / "s", jobs=2, backend="ray", progress=interrupt)
+    st = RunStore(tmp_path / "s")
+    deadline = time.monotonic() + 20
+    while {st.status(r.id)[0] for r in runs} != {"pending"} and time.monotonic() < deadline:
+        time.sleep(0.1)  # the killed workers' claims are released by the kernel
+    assert {st.status(r.id)[0] for r in runs} == {"pending"}
+    assert time.perf_counter() - t0 < 40  # the 60 s runs were stopped, not waited for
+    assert ray_instance.is_initialized()  # a Ray the backend did not start is left running
+
+
 def test_tiny_training_runs_give_the_same_results_as_the_local_backend(ray_instance,
                                                                         tmp_path) -> None:
     spec = parse_spec({
