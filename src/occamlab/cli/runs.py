@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     store_opt(rt)
     rt.add_argument("--jobs", type=int, default=1, metavar="N")
     rt.add_argument("--time-limit", type=float, default=None, metavar="SECONDS")
+    rt.add_argument("--backend", choices=["local", "ray"], default="local",
+                    help="where the runs execute (as for occam sweep)")
+    rt.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster address (--backend ray)")
     rt.set_defaults(func=_retry)
 
 
@@ -153,6 +156,9 @@ def _retry(args: argparse.Namespace) -> int:
             raise OccamError(f"run {rid} is running now; retry it when it has finished")
         runs.append(PlannedRun(rid, rec["experiment"], rec["config"], {}))
         store.mark_pending(rid)
-    result = run_sweep(runs, store, jobs=args.jobs, time_limit=args.time_limit)
+    if args.address is not None and args.backend != "ray":
+        raise OccamError("--address applies to the Ray backend only (add --backend ray)")
+    result = run_sweep(runs, store, jobs=args.jobs, time_limit=args.time_limit, backend=args.backend,
+                       address=args.address)
     print(result)
     return 1 if result.n_failed else 0
