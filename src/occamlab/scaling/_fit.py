@@ -231,13 +231,13 @@ def fit(
     polished = [(x, f, ok or c) for (x, f, ok), c in
                 zip((_polish(obj, c, lo, hi, pscale, max_polish_iter) for c in cands), cand_conv, strict=True)]
     theta, f_best, conv = min(polished, key=lambda t: t[1])
-    tol = 1e-6 * max(abs(f_best), 1e-300)
-    n_at_best = int(np.sum(res.f <= f_best + max(tol, 1e-8 * abs(f_best))))
-    n_at_best = max(n_at_best, 1)
+    # starts whose batched result is within 1e-6 (relative) of the polished optimum
+    n_at_best = max(int(np.sum(res.f <= f_best + 1e-6 * abs(f_best))), 1)
 
     warn: list[str] = []
     if not conv:
         warn.append("the optimizer did not converge at the best start; the optimum may be inaccurate")
+
     def _near(v: float, b: float) -> bool:
         return bool(np.isfinite(b) and abs(v - b) <= 1e-6 * max(1.0, abs(b)))
 
