@@ -161,3 +161,20 @@ def test_downstream_verdicts_on_known_shapes(result_contract) -> None:  # type: 
     assert flipped.verdicts[0].verdict == "predictable"
     with pytest.raises(DataError, match="at least 8"):
         classify_downstream(df.head(5), x="C", metrics=["smooth"])
+
+
+def test_observation_intervals_cover_new_measurements() -> None:
+    """Law intervals shrink with data; intervals for a new noisy measurement must not."""
+    train = chinchilla_data(11, n=200, noise=0.02)
+    new = chinchilla_data(12, n=400, noise=0.02)
+    res = fit(Chinchilla(), train, starts=SMALL_GRID)
+    law = res.predict(N=new["N"], D=new["D"])
+    obs = res.predict(N=new["N"], D=new["D"], kind="observation")
+    y = new["loss"]
+    cover_law = np.mean((np.array(law.lower) <= y) & (y <= np.array(law.upper)))
+    cover_obs = np.mean((np.array(obs.lower) <= y) & (y <= np.array(obs.upper)))
+    assert cover_law < 0.6  # the law's own interval is much narrower than the noise
+    assert 0.9 <= cover_obs <= 0.99
+    assert res.noise_scale() == pytest.approx(0.02, rel=0.2)
+    with pytest.raises(ConfigError, match="kind"):
+        res.predict(N=[1e9], D=[1e10], kind="future")

@@ -69,7 +69,9 @@ class ExtrapolationResult(Rendered):
                       [f"held-out {self.by}", "points", "mean |rel. error|", "max |rel. error|",
                        f"inside {pct} interval"], rows,
                       [f"overall: mean |relative error| {self.mean_abs_relative_error:.4g}, "
-                       f"max {self.max_abs_relative_error:.4g}, interval coverage {self.coverage:.3g}"])]
+                       f"max {self.max_abs_relative_error:.4g}, interval coverage {self.coverage:.3g}",
+                       "intervals are for a new measurement: the law's uncertainty plus the residual "
+                       "noise of the fit"])]
 
 
 def _predict_holdout(form: LawForm, train: Any, test: Any, target: str,
@@ -78,7 +80,7 @@ def _predict_holdout(form: LawForm, train: Any, test: Any, target: str,
     res = fit(form, train, target=target, columns=columns, **fit_kwargs)
     cols = dict(columns or {})
     inputs: dict[str, Any] = {k: column(test, cols.get(k, k)) for k in form.inputs}
-    pred = res.predict(form=form, **inputs)
+    pred = res.predict(form=form, kind="observation", **inputs)
     return res, column(test, target), np.array(pred.value), np.array(pred.lower), np.array(pred.upper)
 
 

@@ -105,14 +105,24 @@ class FitResult(Rendered):
                 f"form {self.form!r} is not built in; call predict(..., form=YourForm) instead"
             ) from exc
 
+    def noise_scale(self) -> float:
+        """Robust scale of the residuals (1.4826 x median absolute deviation), in residual space."""
+        r = np.asarray(self.residuals)
+        return float(1.4826 * np.median(np.abs(r - np.median(r))))
+
     def predict(self, *, level: float | None = None, form: LawForm | None = None,
-                **inputs: Any) -> Prediction:  # inputs: arrays named after the form's inputs
+                kind: str = "law", **inputs: Any) -> Prediction:  # inputs: arrays named after the form's inputs
         """Predict at new inputs with an interval.
 
-        With bootstrap draws the interval is the percentile interval of the predictions over the
-        draws; otherwise the delta method on the internal covariance, in the form's residual space
-        (so intervals of a log-space law are symmetric in log), then mapped back.
+        ``kind="law"``: an interval for the fitted law itself (parameter uncertainty). With bootstrap
+        draws it is the percentile interval of the predictions over the draws; otherwise the delta
+        method on the internal covariance, in the form's residual space (so intervals of a log-space
+        law are symmetric in log), then mapped back.
+        ``kind="observation"``: an interval for a new measurement, adding the residual noise
+        (:meth:`noise_scale`, Gaussian in residual space) to the law's uncertainty.
         """
+        if kind not in ("law", "observation"):
+            raise ConfigError(f"kind must be 'law' or 'observation', got {kind!r}")
         law = form or self.law()
         level = self.level if level is None else float(level)
         arrays = {k: np.atleast_1d(np.asarray(inputs[k], float)) for k in law.inputs if k in inputs}
@@ -139,6 +149,12 @@ class FitResult(Rendered):
         else:
             lo = hi = np.full_like(z, np.nan)
             method = "none (no covariance: the fit is singular)"
+        if kind == "observation":
+            zq = stats.norm.ppf(0.5 + level / 2)
+            half = (np.asarray(hi) - np.asarray(lo)) / 2  # the law's half-width
+            total = np.sqrt(half**2 + (zq * self.noise_scale()) ** 2)
+            lo, hi = z - total, z + total
+            method += f"; plus residual noise (robust scale {self.noise_scale():.3g} in {law.space} space)"
         return Prediction(
             inputs={k: tuple(map(float, v)) for k, v in flat.items()},
             value=tuple(map(float, law.untransform(z))),
