@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
-from pathlib import Path
 from typing import Any
 
+from occamlab._toml import parse_scalar, read_toml
 from occamlab.cli._common import add_json_option, parse_kv, write_json
 from occamlab.errors import ConfigError, DataError
 
@@ -49,27 +48,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def sgld_settings(config_file: str | None, sets: list[str] | None) -> dict[str, Any]:
     """SGLD settings from a TOML file and ``--set`` overrides (file < --set)."""
     out: dict[str, Any] = {}
     if config_file:
-        path = Path(config_file)
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {config_file!r} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config_file}: not valid TOML ({exc})") from None
+        doc = read_toml(config_file)
         out.update(doc.get("sgld", doc))
     for k, v in parse_kv(sets).items():
-        out[k] = _value(v)
+        out[k] = parse_scalar(v)
     return out
 
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from occamlab._toml import parse_scalar, read_toml
 from occamlab.errors import ConfigError, suggest
 from occamlab.store import run_id
 
@@ -224,21 +224,10 @@ def parse_spec(data: Mapping[str, Any], *, source: str = "spec",
                      source=source)
 
 
-def _toml_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, str] | None = None) -> SweepSpec:
     """Read a sweep spec from a TOML file; ``overrides`` values are parsed as TOML values."""
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"sweep spec {str(p)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    parsed = {k: _toml_value(v) for k, v in (overrides or {}).items()}
-    return parse_spec(data, source=str(p), overrides=parsed)
+    data = read_toml(path, what="sweep spec")
+    parsed = {k: parse_scalar(v) for k, v in (overrides or {}).items()}
+    return parse_spec(data, source=str(Path(path)), overrides=parsed)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from occamlab._toml import parse_scalar, read_toml
 from occamlab.errors import ConfigError, suggest
 
 __all__ = ["ModelConfig", "DataConfig", "TrainConfig", "config_from_dict", "load_config"]
@@ -195,7 +195,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 continue
         raise ConfigError(f"{key}: cannot use {value!r} (expected {tp})")
     if isinstance(value, str) and tp is not str:
-        value = _parse_scalar(value)
+        value = parse_scalar(value)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -217,12 +217,6 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
 
 
-def _parse_scalar(text: str) -> Any:
-    """Parse a ``--set`` value as a TOML scalar (``3e-3``, ``true``, ``"x"``), else the text."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def config_from_dict(cls: type, d: Mapping[str, Any], *, where: str = "", source: str = "") -> Any:
@@ -280,14 +274,8 @@ def load_config(
     data: dict[str, Any] = {}
     source = ""
     if path is not None:
-        p = Path(path)
-        source = f"{p}: "
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {str(p)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        source = f"{Path(path)}: "
+        data = read_toml(path)
     if overrides:
         data = _apply_overrides(data, dict(overrides))
         source = source or "--set: "
