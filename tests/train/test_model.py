@@ -10,7 +10,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from occamlab.train import (
     ModelConfig,
     Transformer,
+    _kernels,
     flops_per_token,
+    matmul_backend,
     n_params,
     n_params_non_embedding,
 )
@@ -40,16 +42,35 @@ def test_non_embedding_count_matches_kaplan_closed_form() -> None:
         assert n_params_non_embedding(cfg) == L * (12 * d * d + 13 * d) + 2 * d
 
 
+def _onednn_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:  # type: ignore[no-untyped-def]
+    # mkldnn._linear_pointwise(x (m, k), w (n, k), ...) = x w^T: 2 m n k
+    return 2 * x_shape[0] * w_shape[0] * x_shape[1]
+
+
+def _counter() -> FlopCounterMode:
+    mapping = {}
+    if matmul_backend() == "onednn":
+        mapping[torch.ops.mkldnn._linear_pointwise] = _onednn_flops
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+@pytest.mark.parametrize("backend", ["onednn", "torch"])
 @pytest.mark.parametrize("cfg", SHAPES[:2])
-def test_flops_per_token_match_torch_counter(cfg: ModelConfig) -> None:
+def test_flops_per_token_match_torch_counter(
+    cfg: ModelConfig, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "torch":
+        monkeypatch.setattr(_kernels, "_LP", None)
+    elif matmul_backend() != "onednn":
+        pytest.skip("oneDNN's matmul is not available in this torch build")
     model = Transformer(cfg, seed=0)
     x = torch.zeros(2, cfg.context, dtype=torch.long)
     n_tokens = x.numel()
     # the math backend exposes the attention matmuls to the counter
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fwd:
+    with sdpa_kernel(SDPBackend.MATH), _counter() as fwd:
         model(x)
     assert fwd.get_total_flops() == flops_per_token(cfg, training=False) * n_tokens
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as both:
+    with sdpa_kernel(SDPBackend.MATH), _counter() as both:
         model(x).sum().backward()
     assert both.get_total_flops() == flops_per_token(cfg) * n_tokens
 

@@ -19,6 +19,7 @@ from ._data import (
 )
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
+from ._kernels import matmul_backend
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
@@ -54,6 +55,7 @@ __all__ = [
     "load_config",
     "load_corpus",
     "lr_at",
+    "matmul_backend",
     "n_params",
     "n_params_non_embedding",
     "prepare_split",

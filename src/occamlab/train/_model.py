@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ModelConfig
+from ._kernels import Linear, cross_entropy, linear
 
 __all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token"]
 
@@ -24,8 +25,8 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.n_head = cfg.n_head
-        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
-        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.qkv = Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = Linear(cfg.d_model, cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -39,8 +40,8 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.fc = nn.Linear(cfg.d_model, cfg.mlp_width)
-        self.proj = nn.Linear(cfg.mlp_width, cfg.d_model)
+        self.fc = Linear(cfg.d_model, cfg.mlp_width)
+        self.proj = Linear(cfg.mlp_width, cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # tanh-approximate GELU, as GPT-2 ("gelu_new"), so the export is exact
@@ -86,9 +87,9 @@ class Transformer(nn.Module):
             self.wpe = nn.Embedding(config.context, config.d_model)
             self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
             self.ln_f = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-            self.head: nn.Linear | None = None
+            self.head: Linear | None = None
             if not config.tie_embeddings:
-                self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+                self.head = Linear(config.d_model, config.vocab_size, bias=False)
         if seed is not None:
             self.reset_parameters(seed=seed)
 
@@ -119,12 +120,11 @@ class Transformer(nn.Module):
             x = block(x)
         x = self.ln_f(x)
         weight = self.wte.weight if self.head is None else self.head.weight
-        return F.linear(x, weight)  # (B, T, V)
+        return linear(x, weight)  # (B, T, V)
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy in nats."""
-        logits = self(idx)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return cross_entropy(self(idx), targets)
 
 
 def n_params(config: ModelConfig) -> int:

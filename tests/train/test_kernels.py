@@ -1,0 +1,87 @@
+"""The faster kernels compute what torch's reference operators compute (to float32 rounding)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from occamlab.train import ModelConfig, Transformer, _kernels, matmul_backend
+
+needs_onednn = pytest.mark.skipif(
+    matmul_backend() != "onednn", reason="oneDNN's matmul is not available in this torch build"
+)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@needs_onednn
+@pytest.mark.parametrize(
+    ("lead", "d_in", "d_out", "bias"),
+    [((64,), 16, 48, True), ((4, 32), 64, 16, True), ((3, 5, 7), 40, 24, False)],
+)
+def test_onednn_linear_matches_f_linear(lead, d_in, d_out, bias) -> None:  # type: ignore[no-untyped-def]
+    # d_in = 16 takes the MKL path for dW, 40 and 64 oneDNN's: both are checked
+    x = torch.randn(*lead, d_in, generator=_gen(0), requires_grad=True)
+    w = torch.randn(d_out, d_in, generator=_gen(1), requires_grad=True)
+    b = torch.randn(d_out, generator=_gen(2), requires_grad=True) if bias else None
+    g = torch.randn(*lead, d_out, generator=_gen(3))
+    ours = _kernels.linear(x, w, b)
+    ref = F.linear(x, w, b)
+    assert ours.shape == ref.shape
+    scale = ref.abs().max().item()
+    assert (ours - ref).abs().max().item() <= 1e-6 * scale
+    inputs = [x, w] + ([b] if b is not None else [])
+    got = torch.autograd.grad(ours, inputs, g)
+    want = torch.autograd.grad(ref, inputs, g)
+    for a, e in zip(got, want, strict=True):
+        assert a.shape == e.shape
+        assert (a - e).abs().max().item() <= 1e-6 * e.abs().max().item()
+    # a non-contiguous input (every second column) gives the same product
+    xs = torch.randn(*lead, 2 * d_in, generator=_gen(4))[..., ::2]
+    assert not xs.is_contiguous()
+    want_s = F.linear(xs, w, b)
+    assert (_kernels.linear(xs, w, b) - want_s).abs().max().item() <= 1e-6 * want_s.abs().max()
+
+
+def test_switch_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCCAMLAB_MATMUL", "torch")
+    assert _kernels._onednn_op() is None
+    monkeypatch.setattr(_kernels, "_LP", None)
+    assert matmul_backend() == "torch"
+    x, w = torch.randn(5, 3, generator=_gen(0)), torch.randn(2, 3, generator=_gen(1))
+    assert torch.equal(_kernels.linear(x, w), F.linear(x, w))  # the fallback is F.linear itself
+
+
+def test_fused_cross_entropy_matches_torch() -> None:
+    z = (3 * torch.randn(6, 10, 7, generator=_gen(0))).requires_grad_()
+    y = torch.randint(0, 7, (6, 10), generator=_gen(1))
+    ours = _kernels.cross_entropy(z, y)
+    ref = F.cross_entropy(z.reshape(-1, 7), y.reshape(-1))
+    assert abs(ours.item() - ref.item()) <= 1e-6 * ref.item()
+    (g_ours,) = torch.autograd.grad(3.0 * ours, z)
+    (g_ref,) = torch.autograd.grad(3.0 * ref, z)
+    assert (g_ours - g_ref).abs().max().item() <= 1e-7
+    # analytic check: the gradient rows sum to zero (softmax minus one-hot)
+    assert g_ours.sum(-1).abs().max().item() <= 1e-7
+    with torch.no_grad():
+        assert abs(_kernels.cross_entropy(z, y).item() - ref.item()) <= 1e-6 * ref.item()
+
+
+@needs_onednn
+def test_model_on_onednn_equals_model_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = ModelConfig(vocab_size=40, context=16, d_model=32, n_layer=2, n_head=4)
+    model = Transformer(cfg, seed=3)
+    x = torch.randint(0, 40, (4, 16), generator=_gen(0))
+    y = torch.randint(0, 40, (4, 16), generator=_gen(1))
+    loss = model.loss(x, y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    monkeypatch.setattr(_kernels, "_LP", None)
+    ref_logits = model(x)
+    ref = F.cross_entropy(ref_logits.reshape(-1, 40), y.reshape(-1))
+    ref_grads = torch.autograd.grad(ref, list(model.parameters()))
+    assert abs(loss.item() - ref.item()) <= 1e-6
+    for a, e in zip(grads, ref_grads, strict=True):
+        assert (a - e).abs().max().item() <= 1e-5 * max(e.abs().max().item(), 1e-3)
