@@ -93,6 +93,11 @@ def test_finetune_cli_lora_rank1_and_full(tmp_path) -> None:
     assert full["best_val_loss"] < lora["best_val_loss"]
     assert main(["finetune", str(pre), *common, "--mode", "full", "--lora-rank", "2",
                  "--out", str(tmp_path / "bad")]) == 2
+    # --resume continues a LoRA fine-tune from its adapters (here: one that already finished)
+    assert main(["finetune", str(pre), *common, "--lora-rank", "1", "--resume", "--out",
+                 str(tmp_path / "lora")]) == 0
+    again = json.loads((tmp_path / "lora" / "summary.json").read_text())
+    assert again["best_val_loss"] == lora["best_val_loss"] and again["evals"] == lora["evals"]
     assert main(["train", "--export", str(tmp_path / "lora"), "--out", str(tmp_path / "hf")]) == 0
     assert (tmp_path / "hf" / "config.json").is_file()
 

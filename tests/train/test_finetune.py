@@ -123,3 +123,42 @@ def test_export_to_transformers_gives_the_same_logits(pretrained, tmp_path) -> N
         assert torch.allclose(to_transformers(untied)(y).logits, untied(y), atol=1e-5)
     with pytest.raises(ConfigError, match="not empty"):
         export_transformers(pretrained, tmp_path / "hf")
+
+
+class _Kill(Exception):
+    pass
+
+
+def test_lora_resume_after_kill_gives_the_same_final_loss(pretrained, tmp_path) -> None:
+    cfg = _code_config().replace(steps=60, eval_every=20, checkpoint_every=20, patience=0)
+    kw = {"mode": "lora", "lora_rank": 2}
+    model_a, full = finetune(pretrained, cfg, out=tmp_path / "a", **kw)
+
+    def kill_at_45(event) -> None:
+        if event.step == 45:
+            raise _Kill
+
+    with pytest.raises(_Kill):
+        finetune(pretrained, cfg, out=tmp_path / "b", callback=kill_at_45, **kw)
+    last = tmp_path / "b" / "last"
+    assert (last / "trainable.safetensors").is_file()
+    model_b, resumed = finetune(pretrained, cfg, out=tmp_path / "b", resume=True, **kw)
+    assert resumed.final_train_loss == full.final_train_loss
+    assert resumed.best_val_loss == full.best_val_loss and resumed.evals == full.evals
+    assert (tmp_path / "b" / "loss_curve.jsonl").read_text() == (
+        tmp_path / "a" / "loss_curve.jsonl"
+    ).read_text()
+    # the saved models are the merged ones, equal to the uninterrupted run's
+    assert all(
+        torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters(), strict=True)
+    )
+    loaded, _ = load_checkpoint(tmp_path / "b" / "last")
+    loaded_a, _ = load_checkpoint(tmp_path / "a" / "last")
+    pairs = zip(loaded.parameters(), loaded_a.parameters(), strict=True)
+    assert all(torch.equal(p, q) for p, q in pairs)
+    # adapters of another rank cannot continue this run; nor can a checkpoint without adapters
+    with pytest.raises(ConfigError, match="differs"):
+        finetune(pretrained, cfg, out=tmp_path / "b", resume=True, mode="lora", lora_rank=3)
+    (last / "trainable.safetensors").unlink()
+    with pytest.raises(DataError, match="trainable.safetensors"):
+        finetune(pretrained, cfg, out=tmp_path / "b", resume=True, **kw)

@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="training settings for the fine-tune")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--resume", action="store_true", help="continue the fine-tune in --out (not LoRA)")
+    p.add_argument("--resume", action="store_true", help="continue the fine-tune in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="OUT", default=None)
     p.set_defaults(func=run)

@@ -6,6 +6,8 @@ Layout of a checkpoint directory::
     config.json            {"format": "occamlab.train/1", "model": ModelConfig, "train": ...}
     optimizer.safetensors  AdamW moments and step counts            (resumable checkpoints only)
     train_state.json       step, loss curve position, best validation loss, param groups (idem)
+    trainable.safetensors  the trained tensors by name when model.safetensors cannot give them
+                           back (LoRA: the merged model is saved, the adapters A, B are here)
 
 A checkpoint is written into a temporary sibling directory and renamed into place, so a killed
 run leaves either the previous checkpoint or the new one, never half of one.
@@ -29,7 +31,7 @@ from occamlab.errors import ConfigError, DataError
 from ._config import ModelConfig
 from ._model import Transformer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_config", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_trainable", "read_config", "FORMAT"]
 
 FORMAT = "occamlab.train/1"
 
@@ -45,8 +47,11 @@ def save_checkpoint(
     train_config: dict[str, Any] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     train_state: dict[str, Any] | None = None,
+    trainable: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``model`` (and optionally the optimizer and training state) to directory ``path``.
+
+    ``trainable`` (name -> tensor) is written to ``trainable.safetensors`` for resumption.
 
     Returns the checkpoint path. An existing checkpoint at ``path`` is replaced atomically.
     """
@@ -73,6 +78,12 @@ def save_checkpoint(
             _write_json(tmp / "train_state.json", state)
         elif train_state is not None:
             _write_json(tmp / "train_state.json", dict(train_state))
+        if trainable is not None:
+            save_file(
+                {k: v.detach().contiguous().cpu() for k, v in trainable.items()},
+                tmp / "trainable.safetensors",
+                metadata={"format": FORMAT},
+            )
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -172,3 +183,14 @@ def load_optimizer_state(
     groups = state.pop("param_groups")
     optimizer.load_state_dict({"state": per_param, "param_groups": groups})
     return state
+
+
+def load_trainable(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The named trained tensors of a resumable checkpoint (``trainable.safetensors``)."""
+    ckpt = Path(path)
+    try:
+        return load_file(ckpt / "trainable.safetensors")
+    except (FileNotFoundError, SafetensorError, OSError) as exc:
+        raise DataError(
+            f"{ckpt}: cannot resume, trainable.safetensors missing or unreadable ({exc})"
+        ) from None

@@ -5,7 +5,9 @@ with ``A`` (r x d_in) and ``B`` (d_out x r, initialised to 0), training only A a
 "LoRA Without Regret" (Thinking Machines 2025) it is applied to every block's attention and MLP
 matrices by default, and its learning rate is ``lora_lr_scale`` (default 10) times the full
 fine-tuning rate ``config.lr``. The returned and saved model has the adapters merged, so it is a
-plain :class:`Transformer` that :func:`load_checkpoint` reads.
+plain :class:`Transformer` that :func:`load_checkpoint` reads; the resumable ``last/`` checkpoint
+also holds the adapters themselves (``trainable.safetensors``), so a killed LoRA fine-tune resumes
+from the pretrained checkpoint plus its adapters and optimizer state.
 """
 
 from __future__ import annotations
@@ -128,8 +130,6 @@ def finetune(
         raise ConfigError(f"fine-tuning mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "lora" and (not isinstance(lora_rank, int) or lora_rank < 1):
         raise ConfigError(f"lora rank must be a positive integer, got {lora_rank!r}")
-    if mode == "lora" and resume:
-        raise ConfigError("resuming a LoRA fine-tune is not supported; start it again")
     if isinstance(checkpoint, Transformer):
         base = copy.deepcopy(checkpoint)
     else:
@@ -169,9 +169,11 @@ def finetune(
         lora_config,
         split,
         out=out,
+        resume=resume,
         progress=progress,
         callback=callback,
         export=_merged,
+        save_trainable=True,
         mode=f"lora-r{lora_rank}",
         record=record,
     )

@@ -29,7 +29,7 @@ from torch import nn
 
 from occamlab.errors import ConfigError, DataError
 
-from ._checkpoint import load_checkpoint, load_optimizer_state, save_checkpoint
+from ._checkpoint import load_checkpoint, load_optimizer_state, load_trainable, save_checkpoint
 from ._config import TrainConfig
 from ._data import TokenSplit, sample_batch
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
@@ -54,6 +54,26 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(
         groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=True
     )
+
+
+def _trainable(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+
+@torch.no_grad()
+def _restore_trainable(model: nn.Module, ckpt: Path) -> None:
+    """Copy ``trainable.safetensors`` into the parameters of ``model`` being trained."""
+    saved = load_trainable(ckpt)
+    want = {name: tuple(p.shape) for name, p in _trainable(model)}
+    got = {name: tuple(t.shape) for name, t in saved.items()}
+    if want != got:
+        raise DataError(
+            f"cannot resume from {ckpt}: its trained tensors do not match this run's "
+            f"({len(got)} saved, {len(want)} expected; e.g. "
+            f"{sorted(set(want) ^ set(got))[:2] or [k for k in want if want[k] != got[k]][:2]})"
+        )
+    for name, p in _trainable(model):
+        p.copy_(saved[name])
 
 
 def _progress(enabled: bool, total: int) -> Any:
@@ -90,8 +110,14 @@ def fit(
     export: Callable[[nn.Module], Transformer] = lambda m: m,  # type: ignore[assignment,return-value]
     mode: str = "pretrain",
     record: dict[str, Any] | None = None,
+    save_trainable: bool = False,
 ) -> tuple[Transformer, TrainResult]:
-    """Optimise ``model`` (its parameters with ``requires_grad``) on ``split`` under ``config``."""
+    """Optimise ``model`` (its parameters with ``requires_grad``) on ``split`` under ``config``.
+
+    ``export(model)`` is the :class:`Transformer` that checkpoints hold (LoRA: adapters merged).
+    With ``save_trainable`` the parameters being trained are also saved by name in ``last/`` and
+    restored from there on resume (needed when ``export`` is not invertible, as for LoRA).
+    """
     base = export(model)
     mcfg = base.config
     T = mcfg.context
@@ -126,8 +152,11 @@ def fit(
         saved = json.loads((out_dir / "last" / "config.json").read_text()).get("train")
         if saved != record:
             raise ConfigError(f"cannot resume {out_dir}: its config differs from this run's config")
-        last, _ = load_checkpoint(out_dir / "last")
-        base.load_state_dict(last.state_dict())
+        if save_trainable:
+            _restore_trainable(model, out_dir / "last")
+        else:
+            last, _ = load_checkpoint(out_dir / "last")
+            base.load_state_dict(last.state_dict())
         state.update(load_optimizer_state(out_dir / "last", opt))
         if state["best_val"] is None:
             state["best_val"] = math.inf
@@ -160,6 +189,7 @@ def fit(
                 train_config=record,
                 optimizer=opt,
                 train_state=saved_state,
+                trainable=dict(_trainable(model)) if save_trainable else None,
             )
             # the base module shares its parameters with ``model``; optimizer indices refer to them
 
