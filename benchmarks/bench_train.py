@@ -1,14 +1,22 @@
 """Training throughput of occamlab's transformer against transformers' GPT-2, in one run.
 
 For four sizes (about 1e4 to 5e6 parameters; context 128, vocabulary 256, 4,096 tokens a step)
-it times full training steps (batch sampling, forward, cross-entropy, backward, clipping, AdamW)
-of ``occamlab.train.Transformer`` and of ``transformers.GPT2LMHeadModel`` built from an equal
-config, each with 1 and 2 torch threads, interleaving the two models round by round and keeping
-each one's best round. It then measures a sweep of independent 1-thread runs: one worker alone,
-then two workers at once (total tokens/s).
+it times full training steps (batch sampling, forward, loss, backward, clipping, AdamW) with 1
+and 2 torch threads, interleaving the kinds round by round and keeping each one's best round:
+
+- ``gpt2``: ``transformers.GPT2LMHeadModel`` built from an equal config, logits + F.cross_entropy,
+  AdamW with torch's defaults on a CPU (the for-each-parameter loop), ``clip_grad_norm_``;
+- ``occamlab``: ``occamlab.train.Transformer`` with its own loss (``Transformer.loss``) in the
+  SAME step as GPT-2 (same sampling, AdamW, clipping): ratio (a), the model alone;
+- ``engine``: the step ``occam train`` runs (occamlab/train/_loop.py: fused AdamW with decay
+  groups, ``Transformer.loss``, clipping): ratio (b), against GPT-2 in a standard torch step.
+
+It then measures a sweep of independent 1-thread runs: one worker alone, then two at once.
 
 Targets (issue 4): ours / GPT-2 >= 1.2 at every size (best of 1/2 threads on each side); two
 1-thread workers >= 1.7x one 1-thread worker. Writes benchmarks/results/train.json and .md.
+The matrix products of occamlab's model run on oneDNN (``occamlab.train.matmul_backend()``);
+``OCCAMLAB_MATMUL=torch`` puts them back on torch's BLAS for comparison.
 
 Usage: python benchmarks/bench_train.py [--quick] [--rounds R] [--seconds S]
 """
@@ -28,8 +36,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from occamlab.train import ModelConfig, Transformer, gpt2_config, n_params, sample_batch
+from occamlab.train import (
+    ModelConfig,
+    TrainConfig,
+    Transformer,
+    gpt2_config,
+    matmul_backend,
+    n_params,
+    sample_batch,
+)
 from occamlab.train import n_params_non_embedding as n_nonemb
+from occamlab.train._loop import _optimizer  # the engine's optimizer, exactly
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTEXT, VOCAB, BATCH = 128, 256, 32
@@ -43,8 +60,11 @@ DATA = np.random.default_rng(0).integers(0, VOCAB, 2_000_000)
 LAST_CPU_RATE = [0.0]  # tokens per CPU-second of the last timed measurement
 
 
+KINDS = ("occamlab", "engine", "gpt2")
+
+
 def _build(kind: str, cfg: ModelConfig) -> nn.Module:
-    if kind == "occamlab":
+    if kind in ("occamlab", "engine"):
         return Transformer(cfg, seed=0)
     import transformers
 
@@ -53,8 +73,18 @@ def _build(kind: str, cfg: ModelConfig) -> nn.Module:
         return transformers.GPT2LMHeadModel(gpt2_config(cfg))
 
 
-def _logits(kind: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model(x) if kind == "occamlab" else model(input_ids=x).logits
+def _loss(kind: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if kind == "gpt2":
+        logits = model(input_ids=x).logits
+        return nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+    return model.loss(x, y)  # type: ignore[operator]
+
+
+def _make_optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
+    if kind == "engine":
+        return _optimizer(model, TrainConfig(lr=1e-4, weight_decay=0.1))
+    # torch's defaults on a CPU: neither foreach nor fused (the per-parameter loop)
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1)
 
 
 def tokens_per_second(kind: str, cfg: ModelConfig, *, threads: int, seconds: float,
@@ -65,15 +95,15 @@ def tokens_per_second(kind: str, cfg: ModelConfig, *, threads: int, seconds: flo
     try:
         model = model if model is not None else _build(kind, cfg)
         model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, foreach=False)
+        opt = _make_optimizer(kind, model)
+        params = [p for p in model.parameters() if p.requires_grad]
 
         def step(i: int) -> None:
             x, y = sample_batch(DATA, context=CONTEXT, batch_size=BATCH, seed=0, step=i)
-            logits = _logits(kind, model, x)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+            loss = _loss(kind, model, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
 
         for i in range(warmup):
@@ -94,7 +124,7 @@ def tokens_per_second(kind: str, cfg: ModelConfig, *, threads: int, seconds: flo
 def _worker(args: tuple[str, float]) -> tuple[float, float]:
     size, seconds = args
     torch.set_num_threads(1)
-    wall = tokens_per_second("occamlab", SIZES[size], threads=1, seconds=seconds)
+    wall = tokens_per_second("engine", SIZES[size], threads=1, seconds=seconds)
     return wall, LAST_CPU_RATE[0]
 
 
@@ -116,6 +146,59 @@ def sweep_throughput(size: str, seconds: float) -> dict[str, float]:
             "ratio_implied_by_cpu_time": 2 * two_cpu / one_cpu}
 
 
+def _history(result: dict) -> list[dict]:
+    """Ratios of this run and of up to 5 earlier runs (same torch and matmul backend)."""
+    runs: list[dict] = []
+    old = RESULTS / "train.json"
+    if old.is_file():
+        prev = json.loads(old.read_text())
+        if prev.get("torch") == result["torch"] and "history" in prev and (
+            prev.get("matmul_backend") == result["matmul_backend"]
+        ):
+            runs = prev["history"][-5:]
+    runs.append({
+        "load_average_before": result["load_average_before"],
+        "model": {r["size"]: round(r["ratio_model_best"], 3) for r in result["sizes"]},
+        "engine": {r["size"]: round(r["ratio_engine_best"], 3) for r in result["sizes"]},
+    })
+    return runs
+
+
+def _markdown(result: dict) -> str:
+    rows, sweep = result["sizes"], result["sweep"]
+    lines = ["# Training throughput: occamlab vs transformers GPT-2 (tokens/s)", "",
+             f"Context {CONTEXT}, vocab {VOCAB}, {BATCH * CONTEXT} tokens a step; torch "
+             f"{result['torch']}, occamlab matmuls on {result['matmul_backend']}; load average "
+             f"{result['load_average_before']:.2f} before, {result['load_average_after']:.2f} "
+             "after. (a) model: occamlab's model in GPT-2's step; (b) engine: the step "
+             "`occam train` runs (fused AdamW) against GPT-2 in a standard torch step.", "",
+             "| size | params | model 1t | model 2t | engine 1t | engine 2t | GPT-2 1t | GPT-2 2t "
+             "| (a) ratio best | (b) ratio best | (a) 1t per CPU-s | (b) 1t per CPU-s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['n_params']} | {r['occamlab_1t']:.0f} | {r['occamlab_2t']:.0f} "
+            f"| {r['engine_1t']:.0f} | {r['engine_2t']:.0f} | {r['gpt2_1t']:.0f} | "
+            f"{r['gpt2_2t']:.0f} | {r['ratio_model_best']:.2f} | {r['ratio_engine_best']:.2f} | "
+            f"{r['ratio_model_1t_cpu_time']:.2f} | {r['ratio_engine_1t_cpu_time']:.2f} |")
+    lines += ["", "| sweep size | one 1-thread worker | two 1-thread workers | ratio "
+              "| ratio implied by CPU time |", "|---|---|---|---|---|"]
+    for s, v in sweep.items():
+        lines.append(f"| {s} | {v['one_worker']:.0f} | {v['two_workers']:.0f} | "
+                     f"{v['ratio']:.2f} | {v['ratio_implied_by_cpu_time']:.2f} |")
+    hist = result.get("history", [])
+    if len(hist) > 1:
+        lines += ["", f"Ratio (best of 1/2 threads) over the last {len(hist)} runs, min-max:", "",
+                  "| size | (a) model | (b) engine |", "|---|---|---|"]
+        for r in rows:
+            a = [h["model"][r["size"]] for h in hist if r["size"] in h["model"]]
+            b = [h["engine"][r["size"]] for h in hist if r["size"] in h["engine"]]
+            lines.append(f"| {r['size']} | {min(a):.2f}-{max(a):.2f} | {min(b):.2f}-{max(b):.2f} |")
+    met = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["targets_met"].items())
+    lines += ["", f"Targets: {met}."]
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="two smallest sizes, short rounds")
@@ -126,86 +209,76 @@ def main() -> int:
     sizes = dict(list(SIZES.items())[:2]) if args.quick else SIZES
     load = os.getloadavg()[0]
     print(f"load average before: {load:.2f} on {os.cpu_count()} cores; torch {torch.__version__}")
+    print(f"occamlab matmul backend: {matmul_backend()}")
     rows = []
     for name, cfg in sizes.items():
         best: dict[tuple[str, int], float] = {}
         cpu: dict[str, float] = {}
-        models = {k: _build(k, cfg) for k in ("occamlab", "gpt2")}
-        for _ in range(args.rounds):  # interleave so that load changes hit both alike
+        models = {k: _build(k, cfg) for k in KINDS}
+        for _ in range(args.rounds):  # interleave so that load changes hit all alike
             for threads in (1, 2):
-                for kind in ("occamlab", "gpt2"):
+                for kind in KINDS:
                     tps = tokens_per_second(kind, cfg, threads=threads, seconds=args.seconds,
                                             model=models[kind], warmup=1)
                     best[kind, threads] = max(best.get((kind, threads), 0.0), tps)
                     if threads == 1:  # tokens per CPU-second: robust to other jobs' load
                         cpu[kind] = max(cpu.get(kind, 0.0), LAST_CPU_RATE[0])
-        ours = max(best["occamlab", 1], best["occamlab", 2])
-        theirs = max(best["gpt2", 1], best["gpt2", 2])
-        row = {
+        top = {k: max(best[k, 1], best[k, 2]) for k in KINDS}
+        row: dict[str, object] = {
             "size": name, "n_params": n_params(cfg), "n_params_non_embedding": n_nonemb(cfg),
             "d_model": cfg.d_model, "n_layer": cfg.n_layer, "n_head": cfg.n_head,
-            "occamlab_1t": best["occamlab", 1], "occamlab_2t": best["occamlab", 2],
-            "gpt2_1t": best["gpt2", 1], "gpt2_2t": best["gpt2", 2],
-            "ratio_best": ours / theirs,
-            "ratio_1t": best["occamlab", 1] / best["gpt2", 1],
-            "ratio_2t": best["occamlab", 2] / best["gpt2", 2],
-            "occamlab_1t_cpu": cpu["occamlab"], "gpt2_1t_cpu": cpu["gpt2"],
-            "ratio_1t_cpu_time": cpu["occamlab"] / cpu["gpt2"],
-            "faster_threads": 1 if best["occamlab", 1] >= best["occamlab", 2] else 2,
         }
+        for k in KINDS:
+            row.update({f"{k}_1t": best[k, 1], f"{k}_2t": best[k, 2], f"{k}_1t_cpu": cpu[k]})
+        for k, label in (("occamlab", "model"), ("engine", "engine")):
+            row.update({
+                f"ratio_{label}_best": top[k] / top["gpt2"],
+                f"ratio_{label}_1t": best[k, 1] / best["gpt2", 1],
+                f"ratio_{label}_2t": best[k, 2] / best["gpt2", 2],
+                f"ratio_{label}_1t_cpu_time": cpu[k] / cpu["gpt2"],
+            })
+        row["faster_threads"] = 1 if best["engine", 1] >= best["engine", 2] else 2
         rows.append(row)
-        print(f"{name:>4}  N_total={row['n_params']:>8}  ours 1t/2t {row['occamlab_1t']:9.0f} "
-              f"{row['occamlab_2t']:9.0f}  gpt2 1t/2t {row['gpt2_1t']:9.0f} {row['gpt2_2t']:9.0f}"
-              f"  ratio(best) {row['ratio_best']:.2f}  (1t {row['ratio_1t']:.2f}, "
-              f"2t {row['ratio_2t']:.2f}; 1t per CPU-second {row['ratio_1t_cpu_time']:.2f})",
+        print(f"{name:>4}  N_total={row['n_params']:>8}  tok/s 1t/2t: model "
+              f"{best['occamlab', 1]:8.0f} {best['occamlab', 2]:8.0f}  engine "
+              f"{best['engine', 1]:8.0f} {best['engine', 2]:8.0f}  gpt2 {best['gpt2', 1]:8.0f} "
+              f"{best['gpt2', 2]:8.0f}  ratio(best) (a) model {row['ratio_model_best']:.2f}  "
+              f"(b) engine {row['ratio_engine_best']:.2f}  [1t per CPU-s: "
+              f"{row['ratio_model_1t_cpu_time']:.2f} / {row['ratio_engine_1t_cpu_time']:.2f}]",
               flush=True)
     sweep = {s: sweep_throughput(s, max(args.seconds * 2, 3.0)) for s in ("1e4", "2e5")}
     for s, v in sweep.items():
         print(f"sweep {s}: one 1-thread worker {v['one_worker']:.0f} tok/s, two workers "
               f"{v['two_workers']:.0f} tok/s, ratio {v['ratio']:.2f} (target >= 1.7); "
               f"implied by CPU time {v['ratio_implied_by_cpu_time']:.2f}")
-    ok_speed = all(r["ratio_best"] >= 1.2 for r in rows)
-    ok_sweep = all(v["ratio"] >= 1.7 for v in sweep.values())
-    ok_speed_cpu = all(r["ratio_1t_cpu_time"] >= 1.2 for r in rows)
-    ok_sweep_cpu = all(v["ratio_implied_by_cpu_time"] >= 1.7 for v in sweep.values())
-
-    def word(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-
-    print(f"targets (wall clock): speed ratio >= 1.2 at every size {word(ok_speed)}; two workers "
-          f">= 1.7x {word(ok_sweep)}")
-    print(f"targets (CPU time, robust to load): 1-thread speed ratio >= 1.2 {word(ok_speed_cpu)}; "
-          f"two workers >= 1.7x {word(ok_sweep_cpu)}")
+    ok = {
+        "speed_ratio_1.2_model": all(r["ratio_model_best"] >= 1.2 for r in rows),
+        "speed_ratio_1.2_engine": all(r["ratio_engine_best"] >= 1.2 for r in rows),
+        "two_workers_1.7": all(v["ratio"] >= 1.7 for v in sweep.values()),
+        "speed_ratio_1.2_model_cpu_time_1t": all(
+            r["ratio_model_1t_cpu_time"] >= 1.2 for r in rows),
+        "speed_ratio_1.2_engine_cpu_time_1t": all(
+            r["ratio_engine_1t_cpu_time"] >= 1.2 for r in rows),
+        "two_workers_1.7_cpu_time": all(
+            v["ratio_implied_by_cpu_time"] >= 1.7 for v in sweep.values()),
+    }
+    for key, met in ok.items():
+        print(f"target {key}: {'met' if met else 'NOT met'}")
     result = {
         "benchmark": "train", "tokens_per_step": BATCH * CONTEXT, "context": CONTEXT,
         "vocab": VOCAB, "rounds": args.rounds, "seconds_per_round": args.seconds,
         "load_average_before": load, "load_average_after": os.getloadavg()[0],
-        "machine": f"{platform.machine()} {os.cpu_count()} cores", "torch": torch.__version__,
-        "python": sys.version.split()[0], "sizes": rows, "sweep": sweep,
-        "targets_met": {"speed_ratio_1.2": ok_speed, "two_workers_1.7": ok_sweep,
-                        "speed_ratio_1.2_cpu_time_1t": ok_speed_cpu,
-                        "two_workers_1.7_cpu_time": ok_sweep_cpu},
+        "machine": f"{platform.machine()} {os.cpu_count()} cores "
+                   f"({platform.processor() or 'cpu'})", "torch": torch.__version__,
+        "matmul_backend": matmul_backend(),
+        "python": sys.version.split()[0], "sizes": rows, "sweep": sweep, "targets_met": ok,
     }
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
+        history = _history(result)
+        result["history"] = history
         (RESULTS / "train.json").write_text(json.dumps(result, indent=2) + "\n")
-        lines = ["# Training throughput: occamlab vs transformers GPT-2 (tokens/s)", "",
-                 f"Context {CONTEXT}, vocab {VOCAB}, {BATCH * CONTEXT} tokens a step; load "
-                 f"average {load:.2f} before, {result['load_average_after']:.2f} after.", "",
-                 "| size | params | ours 1t | ours 2t | GPT-2 1t | GPT-2 2t | ratio (best) "
-                 "| ratio 1t | ratio 2t | ratio 1t per CPU-s |",
-                 "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            lines.append(f"| {r['size']} | {r['n_params']} | {r['occamlab_1t']:.0f} | "
-                         f"{r['occamlab_2t']:.0f} | {r['gpt2_1t']:.0f} | {r['gpt2_2t']:.0f} | "
-                         f"{r['ratio_best']:.2f} | {r['ratio_1t']:.2f} | {r['ratio_2t']:.2f} | "
-                         f"{r['ratio_1t_cpu_time']:.2f} |")
-        lines += ["", "| sweep size | one 1-thread worker | two 1-thread workers | ratio "
-                  "| ratio implied by CPU time |", "|---|---|---|---|---|"]
-        for s, v in sweep.items():
-            lines.append(f"| {s} | {v['one_worker']:.0f} | {v['two_workers']:.0f} | "
-                         f"{v['ratio']:.2f} | {v['ratio_implied_by_cpu_time']:.2f} |")
-        (RESULTS / "train.md").write_text("\n".join(lines) + "\n")
+        (RESULTS / "train.md").write_text(_markdown(result) + "\n")
     return 0
 
 

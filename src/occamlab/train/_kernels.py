@@ -39,7 +39,7 @@ def _onednn_op() -> Any:
         return None
     try:  # a tiny self-check: the operator runs and computes x W^T + b
         x, w, b = torch.ones(2, 3), torch.full((4, 3), 2.0), torch.ones(4)
-        if not torch.equal(op(x, w, b, "none", [], ""), torch.full((2, 4), 7.0)):
+        if not torch.equal(op(x, w, b, "none", [], None), torch.full((2, 4), 7.0)):
             return None
     except (RuntimeError, TypeError):
         return None
@@ -59,7 +59,7 @@ _GW_MIN_IN = 32  # measured: d_in = 16 is faster with MKL's transposed product
 
 def _mm_nt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ b.T`` through oneDNN (``a`` (m, k), ``b`` (n, k); either may be a strided view)."""
-    return _LP(a, b, None, "none", [], "")  # type: ignore[misc]
+    return _LP(a, b, None, "none", [], None)  # type: ignore[misc]
 
 
 class _OneDNNLinear(torch.autograd.Function):
@@ -69,7 +69,7 @@ class _OneDNNLinear(torch.autograd.Function):
     ) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return _LP(x, weight, bias, "none", [], "")  # type: ignore[misc]
+        return _LP(x, weight, bias, "none", [], None)  # type: ignore[misc]
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> Any:  # type: ignore[override]
@@ -97,7 +97,7 @@ def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``x W^T + b`` over the last axis of ``x``, through oneDNN when available."""
-    if not _fast_ok(x, weight):
+    if not _fast_ok(x, weight) or torch.compiler.is_compiling():  # inductor: frozen weights only
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
     y = _OneDNNLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias)

@@ -114,8 +114,8 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"sequence length {T} exceeds the model's context {self.config.context}"
             )
-        pos = torch.arange(T, device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)  # (B, T, d)
+        # positions 0..T-1 are the first T rows: a slice, not an embedding lookup
+        x = self.wte(idx) + self.wpe.weight[:T]  # (B, T, d)
         for block in self.blocks:
             x = block(x)
         x = self.ln_f(x)
