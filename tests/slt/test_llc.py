@@ -209,3 +209,69 @@ def test_minibatch_heat_is_measured_and_warned(linreg) -> None:  # type: ignore[
                              SGLDConfig(**base, batch_size=16), seed=0)
     assert small.temperature > full.temperature + 0.1
     assert small.llc > full.llc
+
+
+class _TinyAttention(nn.Module):
+    """A one-layer causal attention model: scaled_dot_product_attention has no vmap batching rule
+    on CPU, so the sampler must switch to one model copy per chain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.emb = nn.Parameter(0.3 * torch.randn(5, 8, generator=g))
+        self.qkv = nn.Linear(8, 24)
+        self.out = nn.Linear(8, 5)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        h = self.emb[idx]
+        q, k, v = self.qkv(h).unsqueeze(1).split(8, dim=-1)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(a.squeeze(1) + h)
+
+
+def _token_ce(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1))
+
+
+def test_attention_model_goes_sequential_and_threads_do_not_change_numbers() -> None:
+    g = torch.Generator().manual_seed(1)
+    seq = torch.randint(0, 5, (300, 7), generator=g)
+    model = _TinyAttention().eval()
+    cfg = SGLDConfig(step_size=1e-4, gamma=100.0, n_chains=3, n_draws=30, n_burnin=5,
+                     batch_size=16, sampler="sgld")
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = estimate_llc(model, _token_ce, (seq[:, :-1], seq[:, 1:]), cfg, seed=4)
+        torch.set_num_threads(2)  # two chain threads, one kernel thread each
+        two = estimate_llc(model, _token_ce, (seq[:, :-1], seq[:, 1:]), cfg, seed=4)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(old)
+    assert not one.vectorized and not two.vectorized
+    assert one.llc_per_chain == two.llc_per_chain  # bit for bit
+    assert math.isfinite(one.llc)
+
+
+def test_losses_at_w_star_are_those_of_each_minibatch(linreg) -> None:  # type: ignore[no-untyped-def]
+    """L_B(w*) of every step equals the loss at w* on that step's minibatch: from the cached
+    per-example losses for a mean of per-example terms, from a forward pass per step otherwise."""
+    x, y = linreg.data
+    c, b, steps, d = 2, 64, 30, 6
+    kw = dict(names=["layers.0.weight"], nbeta=300.0, step_size=1e-3, gamma=5.0, n_chains=c,
+              n_steps=steps, n_burnin=0, batch_size=b, sampler="sgld", rmsprop_alpha=0.99,
+              rmsprop_delta=1.0, noise_level=1.0, divergence_threshold=1e30, vectorize=True)
+
+    def not_separable(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        # a mean over the batch, but not of per-example terms: the cache must be rejected
+        return gaussian_nll(out, t) + 0.5 * out.mean() ** 2
+
+    for loss in (gaussian_nll, not_separable):
+        run = run_chains(linreg.model, loss, x, y, generator=torch.Generator().manual_seed(3), **kw)
+        replay = torch.Generator().manual_seed(3)  # the sampler's draws: batch, then noise
+        with torch.no_grad():
+            for t in range(steps):
+                idx = torch.randint(0, x.shape[0], (c, b), generator=replay)
+                want = torch.stack([loss(linreg.model(x[i]), y[i]) for i in idx]).double()
+                torch.testing.assert_close(run.init_trace[:, t], want, rtol=1e-5, atol=1e-7)
+                torch.randn((c, d), generator=replay)

@@ -1,4 +1,4 @@
-"""Localized SGLD chains around a point ``w*``, several chains at once with ``torch.func``.
+"""Localized SGLD chains around a point ``w*``, several chains at once.
 
 The chains sample the localized tempered posterior (Lau et al. 2023, arXiv:2308.12108)::
 
@@ -20,19 +20,30 @@ quadratic loss, not from the drift at ``w*``, which vanishes at a minimum::
 
 Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 ``n beta (L_B(w_t) - L_B(w*))`` is an unbiased, low-variance draw of ``n beta (L_n(w_t) - L_n(w*))``.
+``L_B(w*)`` comes from the per-example losses at ``w*``, computed once (one forward pass over the
+data) and checked against the chains' first step, which starts at ``w*``; where they disagree
+(a loss that is not a mean of per-example terms) it is evaluated on every minibatch instead.
+
+Implementation: the state of all chains is one ``(C, d)`` tensor, so that a step's update,
+noise and diagnostics are a handful of tensor operations whatever the number of parameter
+tensors. Gradients come from one model copy per chain whose parameters are views into that
+tensor (plain autograd), or, for models whose every operation has a ``torch.func.vmap`` batching
+rule, from one vectorized forward over the chains and one backward pass.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
 __all__ = ["ChainRun", "run_chains"]
 
@@ -64,6 +75,151 @@ def _make_loss(
     return loss_one
 
 
+class _Layout:
+    """Where each sampled parameter lives in the flat ``(..., d)`` chain state."""
+
+    def __init__(self, center: dict[str, torch.Tensor]) -> None:
+        self.names = list(center)
+        self.shapes = [center[k].shape for k in self.names]
+        self.sizes = [int(center[k].numel()) for k in self.names]
+        self.d = sum(self.sizes)
+
+    def flatten(self, tensors: dict[str, torch.Tensor], lead: int = 0) -> torch.Tensor:
+        """Concatenate ``tensors`` (each ``(*lead_shape, *shape)``) along one flat last axis."""
+        return torch.cat(
+            [tensors[k].reshape(*tensors[k].shape[:lead], -1) for k in self.names], dim=-1
+        )
+
+    def views(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of ``w`` (shape ``(*lead, d)``) as a name -> ``(*lead, *shape)`` dict."""
+        lead = tuple(w.shape[:-1])
+        out, off = {}, 0
+        for k, s, n in zip(self.names, self.shapes, self.sizes, strict=True):
+            out[k] = w[..., off : off + n].view(*lead, *s)
+            off += n
+        return out
+
+
+class _Sequential:
+    """One model copy per chain; its sampled parameters are views of that chain's row of ``W``.
+
+    With ``threads > 1`` the chains' forward and backward passes run in that many threads
+    (torch releases the GIL inside its kernels), each chain's result written to its own row, so
+    the numbers do not depend on the thread count.
+    """
+
+    vectorized = False
+
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor, threads: int = 1
+    ) -> None:
+        self.loss_fn = loss_fn
+        self.copies: list[tuple[nn.Module, list[torch.Tensor]]] = []
+        for i in range(W.shape[0]):
+            m = copy.deepcopy(model)
+            named = dict(m.named_parameters())
+            moving = layout.views(W[i])
+            for k, p in named.items():
+                if k in moving:
+                    p.data = moving[k]
+                p.requires_grad_(k in moving)
+            self.copies.append((m, [named[k] for k in layout.names]))
+        self.threads = max(1, min(int(threads), len(self.copies)))
+        self.pool: ThreadPoolExecutor | None = None
+        self.saved_threads = torch.get_num_threads()
+        if self.threads > 1:  # the thread budget goes to chains, one kernel thread each
+            torch.set_num_threads(1)
+            self.pool = ThreadPoolExecutor(self.threads)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+            torch.set_num_threads(self.saved_threads)
+
+    def _chains(
+        self, chains: range, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor,
+        vals: torch.Tensor, full: bool,
+    ) -> None:
+        with torch.enable_grad():
+            for i in chains:
+                m, ps = self.copies[i]
+                xi, yi = (xb, yb) if full else (xb[i], yb[i])
+                loss = self.loss_fn(m(xi), yi)
+                gs = torch.autograd.grad(loss, ps, allow_unused=True, materialize_grads=True)
+                torch.cat([g.reshape(-1) for g in gs], out=out[i])
+                vals[i] = loss.detach()
+
+    def __call__(
+        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
+    ) -> torch.Tensor:
+        c = len(self.copies)
+        vals = torch.empty(c, dtype=out.dtype)
+        if self.pool is None:
+            self._chains(range(c), xb, yb, out, vals, full)
+        else:
+            k = self.threads
+            jobs = [
+                self.pool.submit(self._chains, range(j, c, k), xb, yb, out, vals, full)
+                for j in range(k)
+            ]
+            for job in jobs:
+                job.result()
+        return vals
+
+
+class _Vectorized:
+    """All chains in one ``vmap``-ed forward pass (``functional_call``), one backward pass."""
+
+    vectorized = True
+
+    def __init__(self, loss_one: Callable[..., torch.Tensor], layout: _Layout) -> None:
+        self.layout = layout
+        self.loss_one = loss_one
+
+    def __call__(
+        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool, W: torch.Tensor
+    ) -> torch.Tensor:
+        dims = (0, None, None) if full else (0, 0, 0)
+        with torch.enable_grad():
+            w = W.detach().requires_grad_(True)
+            vals = vmap(self.loss_one, in_dims=dims)(self.layout.views(w), xb, yb)
+            (g,) = torch.autograd.grad(vals.sum(), w)
+        out.copy_(g)
+        return vals.detach()
+
+
+def _slow_fallback(caught: list[warnings.WarningMessage]) -> bool:
+    return any("performance drop" in str(w.message) for w in caught)
+
+
+def per_example_losses(
+    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 4096
+) -> torch.Tensor | None:
+    """``loss_fn`` of each example at the model's weights, ``(n,)``; ``None`` if not separable.
+
+    One batched forward pass (in chunks), then ``loss_fn`` on each output row (vectorized). The
+    caller checks the result against a minibatch loss before relying on it.
+    """
+    try:
+        parts = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], chunk):
+                o = model(x[i : i + chunk])
+                t = y[i : i + chunk]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parts.append(
+                        vmap(lambda a, b: loss_fn(a.unsqueeze(0), b.unsqueeze(0)))(o, t)
+                    )
+        ell = torch.cat(parts).to(torch.float64)
+    except Exception:  # noqa: BLE001 - a loss or model we cannot split per example
+        return None
+    if ell.shape != (x.shape[0],) or not torch.isfinite(ell).all():
+        return None
+    return ell
+
+
 def run_chains(
     model: nn.Module,
     loss_fn: LossFn,
@@ -92,157 +248,175 @@ def run_chains(
     and the buffers, stay at their current values. Divergent chains (non-finite loss, or
     ``n beta (L_B - L_B(w*))`` above ``divergence_threshold``) are stopped: they are reset to
     ``w*`` and their step is recorded, and the caller leaves them out.
+
+    ``vectorize``: ``True`` runs the chains through ``torch.func.vmap``, ``False`` one model copy
+    per chain; ``None`` tries ``vmap`` on the first step and keeps it unless an operation has no
+    batching rule (torch then loops over the chains itself, slower than the copies).
     """
     state: dict[str, torch.Tensor] = {
         k: v.detach() for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
     }
-    center = {k: state[k].clone() for k in names}
-    fixed = {k: v for k, v in state.items() if k not in center}
+    center_d = {k: state[k] for k in names}
+    dtypes = {v.dtype for v in center_d.values()}
+    if len(dtypes) != 1:
+        from occamlab.errors import ConfigError
+
+        raise ConfigError(
+            f"the sampled parameters have mixed dtypes {sorted(str(t) for t in dtypes)}; "
+            "sample a subset of one dtype (SGLDConfig.params) or cast the model"
+        )
+    layout = _Layout(center_d)
+    fixed = {k: v for k, v in state.items() if k not in center_d}
     loss_one = _make_loss(model, loss_fn, fixed)
-    c = n_chains
+    c, d = n_chains, layout.d
     n = x.shape[0]
     full = batch_size is None or batch_size >= n
-    params = {k: v.unsqueeze(0).repeat(c, *([1] * v.dim())).clone() for k, v in center.items()}
+    center = layout.flatten(center_d).clone()  # (d,)
+    W = center.unsqueeze(0).repeat(c, 1).contiguous()  # (C, d): every chain's parameters
+    G = torch.empty_like(W)  # gradients of the minibatch loss
 
-    vec_grad = vmap(grad_and_value(loss_one), in_dims=(0, 0, 0))
-    vec_init = vmap(loss_one, in_dims=(None, 0, 0))
-    seq_grad = grad_and_value(loss_one)
+    seq: _Sequential | None = None
+    vec: _Vectorized | None = None
+    budget = torch.get_num_threads()  # the caller's CPU budget: chains share it
+    if vectorize is False:
+        seq = _Sequential(model, loss_fn, layout, W, budget)
+    else:
+        vec = _Vectorized(loss_one, layout)
 
-    def batches() -> tuple[torch.Tensor, torch.Tensor]:
-        if full:
-            return x.unsqueeze(0).expand(c, *x.shape), y.unsqueeze(0).expand(c, *y.shape)
-        assert batch_size is not None
-        idx = torch.randint(0, n, (c, batch_size), generator=generator, device=x.device)
-        return x[idx], y[idx]
-
-    use_vmap = True if vectorize is None else bool(vectorize)
-
-    def grads(xb: torch.Tensor, yb: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        return _grads(xb, yb, use_vmap)
-
-    def _grads(
-        xb: torch.Tensor, yb: torch.Tensor, vec: bool
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        nonlocal use_vmap
-        if vec:
-            try:
-                g, v = vec_grad(params, xb, yb)
-                return g, v
-            except Exception:  # noqa: BLE001 - some ops have no batching rule: go sequential
-                if vectorize:
-                    raise
-                use_vmap = False
-        gs, vs = [], []
-        for i in range(c):
-            gi, vi = seq_grad({k: p[i] for k, p in params.items()}, xb[i], yb[i])
-            gs.append(gi)
-            vs.append(vi)
-        return {k: torch.stack([gi[k] for gi in gs]) for k in params}, torch.stack(vs)
-
+    # L_B(w*) from per-example losses at w* when that costs less than a forward per step
+    ell: torch.Tensor | None = None
     full_init: torch.Tensor | None = None
+    if full:
+        with torch.no_grad():
+            full_init = loss_one(center_d, x, y).detach().to(torch.float64).expand(c)
+    elif n <= c * n_steps * int(batch_size or n):
+        ell = per_example_losses(model, loss_fn, x, y)
+    ell_checked = False
+
     losses = torch.empty(c, n_steps, dtype=torch.float64)
     inits = torch.empty(c, n_steps, dtype=torch.float64)
-    diverged: list[int | None] = [None] * c
-    alive = torch.ones(c, dtype=torch.bool)
-    sq: dict[str, torch.Tensor] | None = None  # RMSProp second moments, (C, *shape)
-    sqrt_eps = math.sqrt(step_size) * noise_level
-    dim = sum(v.numel() for v in center.values())
     virial = torch.empty(c, n_steps, dtype=torch.float64)
     accept = torch.full((c, max(n_steps - 1, 0)), float("nan"), dtype=torch.float64)
+    diverged: list[int | None] = [None] * c
+    alive = torch.ones(c, dtype=torch.bool)
+    sq: torch.Tensor | None = None  # RMSProp second moment, (1, d), shared by the chains
+    sqrt_eps = math.sqrt(step_size) * noise_level
+    vir_sum = torch.zeros(d, dtype=torch.float64)
+    g2_sum = torch.zeros(d, dtype=torch.float64)
+    n_acc = 0.0
     # previous step, for the Metropolis acceptance probability of its proposal (a diagnostic of
     # the discretization error: Langevin proposals that MALA would accept are nearly unbiased)
     prev: dict[str, Any] | None = None
-    vir_sum = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in center.items()}
-    g2_sum = {k: torch.zeros_like(v, dtype=torch.float64) for k, v in center.items()}
-    n_acc = 0.0
 
     v0 = None
     if sampler == "rmsprop_sgld":
-        v0 = _initial_second_moment(loss_one, center, x, y, nbeta, gamma, c, generator, batch_size)
+        v0d = _initial_second_moment(loss_one, center_d, x, y, nbeta, gamma, c, generator, batch_size)
+        v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
 
-    for t in range(n_steps):
-        xb, yb = batches()
-        with torch.no_grad():
+    try:
+        for t in range(n_steps):
             if full:
-                if full_init is None:
-                    full_init = loss_one(center, x, y).detach().expand(c)
-                init_b = full_init
-            elif use_vmap:
-                try:
-                    init_b = vec_init(center, xb, yb)
-                except Exception:  # noqa: BLE001
-                    init_b = torch.stack([loss_one(center, xb[i], yb[i]) for i in range(c)])
+                xb, yb, idx = x, y, None
             else:
-                init_b = torch.stack([loss_one(center, xb[i], yb[i]) for i in range(c)])
-        g, val = grads(xb, yb)
-        val = val.detach()
-        losses[:, t] = val.to(torch.float64)
-        inits[:, t] = init_b.detach().to(torch.float64)
-        with torch.no_grad():
-            excess = nbeta * (val.to(torch.float64) - init_b.to(torch.float64))
-            drifts = {k: nbeta * g[k] + gamma * (p - center[k]) for k, p in params.items()}
-            pot = nbeta * val.to(torch.float64)
-            vir = torch.zeros(c, dtype=torch.float64)
-            for k, p in params.items():
-                vir += ((p - center[k]) * drifts[k]).reshape(c, -1).sum(1).double()
-            virial[:, t] = vir / dim
-            if t >= n_burnin and full:  # full-batch diagnostics (exact only there)
-                live = alive.to(torch.float64)
-                n_acc += float(live.sum())
-                for k, p in params.items():
-                    lv = live.reshape(c, *([1] * (p.dim() - 1)))
-                    vir_sum[k] += (lv * ((p - center[k]) * drifts[k]).double()).sum(0)
-                    g2_sum[k] += (lv * drifts[k].double().pow(2)).sum(0)
-            for k, p in params.items():
-                pot = pot + 0.5 * gamma * (p - center[k]).reshape(c, -1).pow(2).sum(1).double()
-            if prev is not None and noise_level > 0 and full:
-                # log q(w_t | w_{t+1}) - log q(w_{t+1} | w_t) with q = N(w - eps/2 G dU, eps G)
-                log_rev = torch.zeros(c, dtype=torch.float64)
-                for k, p in params.items():
-                    m = prev["metric"][k]
-                    back = prev["w"][k] - p + 0.5 * step_size * m * drifts[k]
-                    log_rev -= (back.pow(2) / m).reshape(c, -1).sum(1).double() / (2 * step_size)
-                log_a = prev["pot"] - pot + log_rev + prev["noise_sq"]
-                accept[:, t - 1] = torch.exp(torch.clamp(log_a, max=0.0))
-            prev = {"w": {}, "metric": {}, "pot": pot, "noise_sq": torch.zeros(c, dtype=torch.float64)}
-            bad = ~torch.isfinite(excess) | (excess > divergence_threshold)
-            for k in params:
-                bad |= ~torch.isfinite(params[k].reshape(c, -1)).all(dim=1)
-                bad |= ~torch.isfinite(g[k].reshape(c, -1)).all(dim=1)
-            newly = bad & alive
-            if newly.any():
-                for i in torch.nonzero(newly).flatten().tolist():
-                    diverged[i] = t
-                alive &= ~newly
-            for k, p in params.items():
-                drift = drifts[k]  # gradient of the potential U
-                noise = torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device)
-                if sampler == "rmsprop_sgld":
-                    if sq is None:
-                        sq = {}
-                    # one metric shared by all chains: pooling makes it 4x less noisy, and a
-                    # noisy 1/sqrt(V) runs hot (Jensen); chains parked after divergence are left out
-                    w_alive = alive.to(drift.dtype).reshape(c, *([1] * (drift.dim() - 1)))
-                    g2 = (w_alive * drift * drift).sum(0, keepdim=True) / w_alive.sum().clamp_min(1)
-                    if k not in sq:
-                        sq[k] = torch.maximum(g2, v0[k]) if v0 is not None else g2
-                    elif t < n_burnin:  # adapted during burn-in only, then frozen: a metric
-                        # that follows the chains' state oversamples where it is small (hot)
-                        sq[k].mul_(rmsprop_alpha).add_(g2, alpha=1 - rmsprop_alpha)
-                    metric = (1.0 / (sq[k].sqrt() + rmsprop_delta)).expand_as(p)
+                assert batch_size is not None
+                idx = torch.randint(0, n, (c, batch_size), generator=generator, device=x.device)
+                xb, yb = x[idx], y[idx]
+            if vec is not None:
+                if t == 0 and vectorize is None:
+                    with warnings.catch_warnings(record=True) as caught:
+                        warnings.simplefilter("always")
+                        try:
+                            val = vec(xb, yb, G, full, W)
+                            slow = _slow_fallback(caught)
+                        except Exception:  # noqa: BLE001 - an op without a batching rule
+                            slow = True
+                    if slow:  # torch would loop over the chains: model copies are faster
+                        vec = None
+                        seq = _Sequential(model, loss_fn, layout, W, budget)
+                        val = seq(xb, yb, G, full)
                 else:
-                    metric = torch.ones_like(p)
-                step = -0.5 * step_size * metric * drift + sqrt_eps * metric.sqrt() * noise
+                    val = vec(xb, yb, G, full, W)
+            else:
+                assert seq is not None
+                val = seq(xb, yb, G, full)
+            val64 = val.to(torch.float64)
+            with torch.no_grad():
                 if full:
-                    prev["w"][k] = p.clone()
-                    prev["metric"][k] = metric
-                    prev["noise_sq"] += (
-                        0.5 * noise_level**2 * noise.pow(2).reshape(c, -1).sum(1).double()
-                    )
-                p.add_(step)
-                dead = ~alive
-                if dead.any():  # park stopped chains at w* so they cannot poison the batch
-                    p[dead] = center[k].to(p.dtype)
+                    assert full_init is not None
+                    init_b = full_init
+                elif ell is not None and (ell_checked or t > 0):
+                    init_b = ell[idx].mean(dim=1)
+                else:
+                    init_b = torch.stack(
+                        [loss_one(center_d, xb[i], yb[i]).detach() for i in range(c)]
+                    ).to(torch.float64)
+                    if ell is not None and not ell_checked:
+                        # step 0 starts at w*: the chains' own losses must equal the cached ones
+                        cached = ell[idx].mean(dim=1)
+                        ok = torch.allclose(cached, init_b, rtol=1e-5, atol=1e-6)
+                        ok = ok and torch.allclose(val64, init_b, rtol=1e-5, atol=1e-6)
+                        ell = ell if ok else None
+                        ell_checked = True
+            losses[:, t] = val64
+            inits[:, t] = init_b
+            with torch.no_grad():
+                excess = nbeta * (val64 - init_b)
+                disp = W - center  # (C, d)
+                drift = G.mul_(nbeta).add_(disp, alpha=gamma)  # gradient of the potential U
+                vir = (disp * drift).sum(dim=1, dtype=torch.float64)  # (C,)
+                virial[:, t] = vir / d
+                if t >= n_burnin and full:  # full-batch diagnostics (exact only there)
+                    live = alive.to(W.dtype).unsqueeze(1)
+                    n_acc += float(alive.sum())
+                    vir_sum += (live * disp * drift).sum(0, dtype=torch.float64)
+                    g2_sum += (live * drift * drift).sum(0, dtype=torch.float64)
+                if full:
+                    pot = nbeta * val64 + 0.5 * gamma * disp.pow(2).sum(1, dtype=torch.float64)
+                    if prev is not None and noise_level > 0:
+                        # log q(w_t | w_{t+1}) - log q(w_{t+1} | w_t), q = N(w - eps/2 G dU, eps G)
+                        m = prev["metric"]
+                        back = prev["w"] - W + 0.5 * step_size * m * drift
+                        log_rev = -(back.pow(2) / m).sum(1, dtype=torch.float64) / (2 * step_size)
+                        log_a = prev["pot"] - pot + log_rev + prev["noise_sq"]
+                        accept[:, t - 1] = torch.exp(torch.clamp(log_a, max=0.0))
+                bad = ~torch.isfinite(excess) | (excess > divergence_threshold)
+                bad |= ~torch.isfinite(drift).all(dim=1)
+                newly = bad & alive
+                if bool(newly.any()):
+                    for i in torch.nonzero(newly).flatten().tolist():
+                        diverged[i] = t
+                    alive &= ~newly
+                noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
+                if sampler == "rmsprop_sgld":
+                    # one metric shared by all chains: pooling makes it 4x less noisy, and a noisy
+                    # 1/sqrt(V) runs hot (Jensen); chains parked after divergence are left out
+                    w_alive = alive.to(drift.dtype).unsqueeze(1)
+                    live_drift = torch.where(w_alive > 0, drift, torch.zeros_like(drift))
+                    g2 = live_drift.pow(2).sum(0, keepdim=True) / w_alive.sum().clamp_min(1)
+                    if sq is None:
+                        sq = torch.maximum(g2, v0) if v0 is not None else g2
+                    elif t < n_burnin:  # adapted during burn-in only, then frozen: a metric that
+                        # follows the chains' state oversamples where it is small (runs hot)
+                        sq.mul_(rmsprop_alpha).add_(g2, alpha=1 - rmsprop_alpha)
+                    metric = 1.0 / (sq.sqrt() + rmsprop_delta)  # (1, d)
+                    step = (-0.5 * step_size) * metric * drift + sqrt_eps * metric.sqrt() * noise
+                else:
+                    metric = torch.ones((1, d), dtype=W.dtype)
+                    step = (-0.5 * step_size) * drift + sqrt_eps * noise
+                if full:
+                    prev = {
+                        "w": W.clone(),
+                        "metric": metric,
+                        "pot": pot,
+                        "noise_sq": 0.5 * noise_level**2 * noise.pow(2).sum(1, dtype=torch.float64),
+                    }
+                W.add_(step)
+                if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
+                    W[~alive] = center
+    finally:
+        if seq is not None:
+            seq.close()
+    final = {k: v.clone() for k, v in layout.views(W).items()}
     return ChainRun(
         loss_trace=losses,
         init_trace=inits,
@@ -250,8 +424,8 @@ def run_chains(
         accept=accept,
         virial=virial,
         weighted_temperature=_weighted(vir_sum, g2_sum, n_acc),
-        final={k: v.detach().clone() for k, v in params.items()},
-        vectorized=use_vmap,
+        final=final,
+        vectorized=vec is not None,
         n_steps=n_steps,
     )
 
@@ -297,7 +471,7 @@ def _initial_second_moment(
         return None
 
 
-def _weighted(vir: dict[str, torch.Tensor], g2: dict[str, torch.Tensor], count: float) -> float:
+def _weighted(vir: torch.Tensor, g2: torch.Tensor, count: float) -> float:
     """Curvature-weighted temperature ``sum_i E[g_i^2] T_i / sum_i E[g_i^2]``.
 
     ``T_i = E[(w_i - w*_i) dU/dw_i]`` is 1 for every coordinate under the target (integration by
@@ -306,9 +480,8 @@ def _weighted(vir: dict[str, torch.Tensor], g2: dict[str, torch.Tensor], count: 
     """
     if count <= 0:
         return float("nan")
-    num = sum(float((g2[k] * vir[k]).sum()) for k in vir)
-    den = sum(float(g2[k].sum()) for k in g2)
-    return num / (count * den) if den > 0 else float("nan")
+    den = float(g2.sum())
+    return float((g2 * vir).sum()) / (count * den) if den > 0 else float("nan")
 
 
 def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
