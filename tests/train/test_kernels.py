@@ -1,4 +1,4 @@
-"""The faster kernels compute what torch's reference operators compute (to float32 rounding)."""
+"""oneDNN's matrix products compute what torch's F.linear computes (to float32 rounding)."""
 
 from __future__ import annotations
 
@@ -53,21 +53,6 @@ def test_switch_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert matmul_backend() == "torch"
     x, w = torch.randn(5, 3, generator=_gen(0)), torch.randn(2, 3, generator=_gen(1))
     assert torch.equal(_kernels.linear(x, w), F.linear(x, w))  # the fallback is F.linear itself
-
-
-def test_fused_cross_entropy_matches_torch() -> None:
-    z = (3 * torch.randn(6, 10, 7, generator=_gen(0))).requires_grad_()
-    y = torch.randint(0, 7, (6, 10), generator=_gen(1))
-    ours = _kernels.cross_entropy(z, y)
-    ref = F.cross_entropy(z.reshape(-1, 7), y.reshape(-1))
-    assert abs(ours.item() - ref.item()) <= 1e-6 * ref.item()
-    (g_ours,) = torch.autograd.grad(3.0 * ours, z)
-    (g_ref,) = torch.autograd.grad(3.0 * ref, z)
-    assert (g_ours - g_ref).abs().max().item() <= 1e-7
-    # analytic check: the gradient rows sum to zero (softmax minus one-hot)
-    assert g_ours.sum(-1).abs().max().item() <= 1e-7
-    with torch.no_grad():
-        assert abs(_kernels.cross_entropy(z, y).item() - ref.item()) <= 1e-6 * ref.item()
 
 
 @needs_onednn

@@ -1,9 +1,10 @@
-"""Faster CPU kernels for the same arithmetic: oneDNN matrix products and a fused loss.
+"""Faster CPU matrix products for the same arithmetic: oneDNN instead of MKL's sgemm.
 
-**Matrix products.** ``torch.nn.functional.linear`` on a CPU calls MKL's ``sgemm``. On the AMD
-EPYC (AVX-512) machines this project runs on, MKL selects its AVX2 code and reaches about
-100 GFLOP/s per core, while oneDNN -- also shipped inside torch -- runs AVX-512 code and reaches
-150-250 GFLOP/s on the same float32 products (``benchmarks/bench_train.py``, docs/train.md).
+``torch.nn.functional.linear`` on a CPU calls MKL's ``sgemm``. On the AMD EPYC (AVX-512) machines
+this project runs on, MKL reaches about 100 GFLOP/s per core (the AVX2 peak: MKL does not pick
+its AVX-512 code on AMD processors), while oneDNN -- also shipped inside torch -- reaches
+150-250 GFLOP/s on the same float32 products at the shapes trained here (docs/train.md). On an
+Intel processor MKL's AVX-512 code would narrow that gap.
 :class:`Linear` is an ``nn.Linear`` whose forward and backward use oneDNN's float32 matmul::
 
     y = x W^T + b,    dL/dx = g W,    dL/dW = g^T x,    dL/db = sum_rows g
@@ -13,9 +14,9 @@ order differs, so results agree with ``F.linear`` to float rounding (about 1e-6 
 The environment variable ``OCCAMLAB_MATMUL=torch`` turns it off (``onednn`` or ``auto``, the
 default, turn it on where the oneDNN operator exists); :func:`matmul_backend` says which is used.
 
-**Loss.** :func:`cross_entropy` is the mean next-token loss ``mean_i (logsumexp(z_i) - z_{i,y_i})``
-with the analytic gradient ``(softmax(z_i) - onehot(y_i)) / n`` computed in one pass in the
-backward, instead of log-softmax, NLL and their two backward kernels.
+A fused cross-entropy (softmax minus one-hot computed in one pass) and a chunked
+unembedding + cross-entropy were measured too and were not faster inside a training step than
+``F.cross_entropy``: the model keeps torch's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear", "cross_entropy", "matmul_backend"]
+__all__ = ["Linear", "linear", "matmul_backend"]
 
 
 def _onednn_op() -> Any:
@@ -109,27 +110,3 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
-
-
-class _CrossEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z, y)
-        return -torch.log_softmax(z, dim=1).gather(1, y[:, None]).mean()
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> Any:  # type: ignore[override]
-        z, y = ctx.saved_tensors
-        n = z.shape[0]
-        grad = torch.softmax(z, dim=1)  # recomputed: faster here than exp of a saved log-softmax
-        grad.scatter_add_(1, y[:, None], torch.full((n, 1), -1.0, dtype=z.dtype))
-        return grad.mul_(g / n), None
-
-
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy in nats of ``logits`` (..., V) against integer ``targets`` (...)."""
-    z = logits.reshape(-1, logits.shape[-1])
-    y = targets.reshape(-1)
-    if not torch.is_grad_enabled() or not z.requires_grad:
-        return F.cross_entropy(z, y)
-    return _CrossEntropy.apply(z, y)
