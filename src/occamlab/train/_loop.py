@@ -193,6 +193,8 @@ def fit(
             )
             # the base module shares its parameters with ``model``; optimizer indices refer to them
 
+    # Transformer.loss (a peft wrapper forwards the attribute to the model it adapts)
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.loss  # type: ignore[assignment]
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     model.train()
@@ -223,7 +225,7 @@ def fit(
                     step=step,
                 )
                 t0 = time.perf_counter()
-                loss = model.loss(x, y)  # Transformer.loss: fused cross-entropy
+                loss = loss_fn(x, y)
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     save_last()
