@@ -70,3 +70,25 @@ def test_model_on_onednn_equals_model_on_torch(monkeypatch: pytest.MonkeyPatch) 
     assert abs(loss.item() - ref.item()) <= 1e-6
     for a, e in zip(grads, ref_grads, strict=True):
         assert (a - e).abs().max().item() <= 1e-5 * max(e.abs().max().item(), 1e-3)
+
+
+def test_torch_func_transforms_fall_back_to_f_linear() -> None:
+    # occamlab.slt runs SGLD chains through vmap(grad(functional_call(model))): it must work
+    from torch.func import functional_call, grad, vmap
+
+    cfg = ModelConfig(vocab_size=16, context=8, d_model=32, n_layer=1, n_head=2)
+    model = Transformer(cfg, seed=0)
+    x = torch.randint(0, 16, (4, 8), generator=_gen(0))
+    y = torch.randint(0, 16, (4, 8), generator=_gen(1))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p, x, y):  # type: ignore[no-untyped-def]
+        return F.cross_entropy(functional_call(model, p, (x,)).reshape(-1, 16), y.reshape(-1))
+
+    stacked = {k: torch.stack([v, 2 * v]) for k, v in params.items()}
+    with pytest.warns(UserWarning, match="batching rule"):  # torch's note about SDPA
+        per_chain = vmap(grad(loss), in_dims=(0, None, None))(stacked, x, y)
+    direct = torch.autograd.grad(model.loss(x, y), list(model.parameters()))
+    for (name, g), d in zip(grad(loss)(params, x, y).items(), direct, strict=True):
+        assert (g - d).abs().max().item() <= 1e-5 * max(d.abs().max().item(), 1e-3), name
+        assert torch.allclose(per_chain[name][0], g, atol=1e-6)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 __all__ = ["Linear", "linear", "matmul_backend"]
 
@@ -73,6 +74,7 @@ class _OneDNNLinear(torch.autograd.Function):
         return _LP(x, weight, bias, "none", [], None)  # type: ignore[misc]
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g: torch.Tensor) -> Any:  # type: ignore[override]
         x, weight = ctx.saved_tensors
         g = g.contiguous()
@@ -83,6 +85,19 @@ class _OneDNNLinear(torch.autograd.Function):
             gw = _mm_nt(g.t(), x.t()) if x.shape[1] >= _GW_MIN_IN else g.t().mm(x)
         gb = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb
+
+
+def _transformed() -> bool:
+    """Inside torch.func transforms (vmap, grad, jvp), forward-mode AD or torch.compile.
+
+    The oneDNN operator has no batching, forward-mode or inductor rule, so there the layers
+    use ``F.linear`` (e.g. the SGLD chains of ``occamlab.slt`` run under ``vmap``).
+    """
+    return (
+        torch._C._functorch.peek_interpreter_stack() is not None
+        or torch.autograd.forward_ad._current_level >= 0
+        or torch.compiler.is_compiling()
+    )
 
 
 def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -98,7 +113,7 @@ def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``x W^T + b`` over the last axis of ``x``, through oneDNN when available."""
-    if not _fast_ok(x, weight) or torch.compiler.is_compiling():  # inductor: frozen weights only
+    if not _fast_ok(x, weight) or _transformed():
         return F.linear(x, weight, bias)
     lead = x.shape[:-1]
     y = _OneDNNLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias)
