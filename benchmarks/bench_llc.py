@@ -1,19 +1,36 @@
 """LLC estimation: occamlab.slt against devinterp 2.0.1, same models, same sampler settings.
 
-Measures, in one run and on one thread: SGLD draws per second (chains x steps / wall time) of
-both, and whether their LLC estimates agree within Monte Carlo error. Models: small occamlab
-transformers (< 1e5 parameters) briefly trained on a synthetic Markov token stream, sampled
-with plain SGLD, explicit n*beta, localization and batch size. devinterp averages its loss over
-burn-in steps too and measures L(w*) on its own batches, so its estimate is recomputed here from
-its post-burn-in loss trace; both use the same data.
+For each model (a deep linear network at a known true parameter, and two small occamlab
+transformers briefly trained on a synthetic Markov token stream; all < 1e5 parameters) and for
+a CPU budget of one and of two threads (torch.set_num_threads on
+both sides; occamlab gives its budget to chains, devinterp to its kernels), both estimate the LLC
+with plain SGLD, explicit n*beta, localization, batch size, chains, burn-in and draws, over
+``--seeds`` seeds. Reported:
 
-Writes benchmarks/results/llc.json and prints the ratio. Run: .venv/bin/python benchmarks/bench_llc.py
+* draws per second (chains x steps / wall time of the whole call) of each, the ratio at one
+  thread and best against best; and the floor: one forward + backward pass of a chain's batch,
+  the least any sampler must spend per draw, with the ratio devinterp's time per draw allows;
+* agreement: the mean of each tool's estimates over seeds and its standard error across seeds
+  (the honest Monte Carlo error: it includes the batch sequence, which the spread across chains
+  of one run does not), and their difference in units of the combined error.
+
+Batch schedule. occamlab draws every chain's minibatches i.i.d. with replacement. devinterp's
+default replays one shuffled epoch (``itertools.cycle``) and shows every chain the same batches.
+For the like-for-like comparison devinterp is given, per seed, an i.i.d. resample of the windows
+exactly as long as the run needs (so its loader never cycles) and independent chains; its
+default schedule is also run once per model and reported. Both estimates use ``L_n(w*)`` on all
+the data (devinterp's own ``init_loss`` comes from 32 batches; its report also averages the
+burn-in steps in, both shown for the record).
+
+Writes benchmarks/results/llc.json. Run: .venv/bin/python benchmarks/bench_llc.py [--seeds R]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import os
 import platform
 import sys
 import tempfile
@@ -24,13 +41,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-torch.set_num_threads(1)
+os.environ.setdefault("TQDM_DISABLE", "1")
 warnings.simplefilter("ignore")
 
 from occamlab.slt import SGLDConfig, estimate_llc  # noqa: E402
 from occamlab.train import ModelConfig, Transformer  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TRANSFORMER = {"lr": 1e-4, "gamma": 100.0, "draws": 200, "burnin": 50, "chains": 4, "batch": 32}
+DLN = {"lr": 1e-3, "gamma": 10.0, "draws": 200, "burnin": 50, "chains": 4, "batch": 256}
 
 
 def markov_tokens(n: int, vocab: int, seed: int) -> np.ndarray:
@@ -61,119 +80,193 @@ def train(model: Transformer, windows: torch.Tensor, steps: int, seed: int) -> N
     model.eval()
 
 
-def run_case(name: str, mcfg: ModelConfig, *, lr: float, gamma: float, draws: int, burnin: int,
-             chains: int, batch: int, seed: int) -> dict:
-    vocab, ctx = mcfg.vocab_size, mcfg.context
-    tokens = markov_tokens(40_000, vocab, seed)
-    # windows of `ctx` tokens: devinterp feeds a whole window and scores positions 1..ctx-1;
-    # occamlab gets the same pairs as (inputs, targets) = (window[:-1], window[1:])
+class Case:
+    """A model at w*, its data for occamlab (x, y, loss) and for devinterp (rows, loss)."""
+
+    def __init__(self, name, model, loss_fn, x, y, n, rows, dv_loss, settings):  # type: ignore[no-untyped-def]
+        self.name, self.model, self.loss_fn, self.x, self.y, self.n = name, model, loss_fn, x, y, n
+        self.rows, self.dv_loss, self.s = rows, dv_loss, settings
+        self.nbeta = n / math.log(n)
+        with torch.no_grad():
+            self.full = float(loss_fn(model(x), y))  # L_n(w*) on all the data
+
+
+def transformer_case(name: str, mcfg: ModelConfig) -> Case:
+    tokens = markov_tokens(40_000, mcfg.vocab_size, 0)
+    ctx = mcfg.context
     n_win = tokens.size // ctx
     windows = torch.from_numpy(tokens[: n_win * ctx].reshape(n_win, ctx))
-    model = Transformer(mcfg, seed=seed)
-    train(model, windows, 1500, seed)
-    n_params = sum(p.numel() for p in model.parameters())
+    model = Transformer(mcfg, seed=0)
+    train(model, windows, 1500, 0)
+    # devinterp feeds a whole window and scores positions 1..ctx-1; occamlab gets the same
+    # pairs as (inputs, targets) = (window[:-1], window[1:])
     x, y = windows[:, :-1], windows[:, 1:]
-    n_tokens = int(y.numel())
-    nbeta = n_tokens / math.log(n_tokens)
-    steps = chains * (draws + burnin)
+    return Case(name, model, token_loss, x, y, int(y.numel()), windows, None, TRANSFORMER)
 
-    # occamlab: plain SGLD, same settings, vectorized chains and sequential chains
-    out = {"name": name, "n_params": n_params, "n_tokens": n_tokens, "nbeta": nbeta, "lr": lr,
-           "localization": gamma, "chains": chains, "draws": draws, "burnin": burnin,
-           "batch_size": batch}
-    for vec in (True, False):
-        cfg = SGLDConfig(step_size=lr, gamma=gamma, nbeta=nbeta, n_chains=chains, n_draws=draws,
-                         n_burnin=burnin, batch_size=batch, sampler="sgld", vectorize=vec)
-        t0 = time.perf_counter()
-        res = estimate_llc(model, token_loss, (x, y), cfg, seed=seed, n=n_tokens)
-        dt = time.perf_counter() - t0
-        key = "occamlab_vmap" if vec else "occamlab_sequential"
-        out[key] = {"llc": res.llc, "llc_stderr": res.llc_stderr, "seconds": dt,
-                    "draws_per_s": steps / dt, "vectorized": res.vectorized,
-                    "temperature": res.temperature, "rhat": res.rhat,
-                    "warnings": list(res.warnings)}
 
-    # devinterp 2.0.1: the same model, windows, n beta, lr, localization, batch size
-    try:
-        from datasets import Dataset
-        from devinterp.slt.llc import llc as dv_llc
-    except ImportError as exc:  # pragma: no cover - the crosscheck extra is optional
-        out["devinterp"] = {"error": f"devinterp not installed: {exc}"}
-        return out
-    ds = Dataset.from_dict({"input_ids": windows.tolist()}).with_format("torch")
-    import os
+def dln_case() -> Case:
+    from occamlab.slt import make_dln
 
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    km = make_dln([20, 15, 10, 15, 20], 3, n=2000, seed=0)
+    x, y = km.data
+    rows = torch.cat([x, y], dim=1)
+    width, d_in = rows.shape[1], x.shape[1]
+
+    def dv_loss(model, ids):  # type: ignore[no-untyped-def]
+        # devinterp wants a per-token loss (batch, seq - 1); each example's loss, repeated
+        ids = ids.to(x.dtype)
+        per = 0.5 * (model(ids[:, :d_in]) - ids[:, d_in:]).pow(2).sum(1)
+        return per.unsqueeze(1).expand(-1, width - 1)
+
+    return Case(f"deep linear network 20-15-10-15-20, rank 3 (truth {float(km.truth.lambda_):g})",
+                km.model, km.loss_fn, x, y, x.shape[0], rows, dv_loss, DLN)
+
+
+def ours(c: Case, seed: int):  # type: ignore[no-untyped-def]
+    s = c.s
+    cfg = SGLDConfig(step_size=s["lr"], gamma=s["gamma"], nbeta=c.nbeta, n_chains=s["chains"],
+                     n_draws=s["draws"], n_burnin=s["burnin"], batch_size=s["batch"],
+                     sampler="sgld")
+    t0 = time.perf_counter()
+    res = estimate_llc(c.model, c.loss_fn, (c.x, c.y), cfg, seed=seed, n=c.n)
+    return res, time.perf_counter() - t0
+
+
+def devinterp_run(c: Case, seed: int, *, iid: bool):  # type: ignore[no-untyped-def]
+    from datasets import Dataset
+    from devinterp.slt.llc import llc as dv_llc
+
+    s = c.s
+    steps = s["draws"] + s["burnin"]
+    if iid:  # an i.i.d. resample exactly as long as one chain's run: the loader never cycles
+        g = torch.Generator().manual_seed(10_000 + seed)
+        rows = c.rows[torch.randint(0, c.rows.shape[0], (steps * s["batch"],), generator=g)]
+    else:
+        rows = c.rows
+    ds = Dataset.from_dict({"input_ids": rows.tolist()}).with_format("torch", dtype=rows.dtype)
+    extra = {"loss_fn": c.dv_loss} if c.dv_loss is not None else {}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        dv = dv_llc(model, ds, {}, lr=lr, n_beta=nbeta, num_chains=chains, num_draws=draws,
-                    num_burnin_steps=burnin, batch_size=batch, localization=gamma,
-                    init_seed=seed, device="cpu", output_path=str(Path(tmp) / "s.zarr"))
+        dv = dv_llc(c.model, ds, {}, lr=s["lr"], n_beta=c.nbeta, num_chains=s["chains"],
+                    num_draws=s["draws"], num_burnin_steps=s["burnin"], batch_size=s["batch"],
+                    localization=s["gamma"], init_seed=seed, device="cpu",
+                    match_sampling_input_ids_across_chains=not iid,
+                    output_path=str(Path(tmp) / "s.zarr"), **extra)
         dt = time.perf_counter() - t0
     trace = np.asarray(dv["loss_trace"].values)  # (chain, step), burn-in included
-    init = float(dv["init_loss"].values)
-    per_chain = nbeta * (trace[:, burnin:].mean(axis=1) - init)
-    with torch.no_grad():
-        full = float(token_loss(model(x), y))  # L_n(w*) on all the data
-    per_chain_full = nbeta * (trace[:, burnin:].mean(axis=1) - full)
-    out["devinterp"] = {
-        "llc_reported": float(dv["llc_mean"].values),
-        "llc_post_burnin": float(per_chain.mean()),
-        "llc_stderr": float(per_chain.std(ddof=1) / math.sqrt(chains)),
-        # devinterp's L(w*) comes from 32 random batches, one number shared by every chain: its
-        # sampling error is invisible in the spread across chains
-        "init_loss_offset": nbeta * (init - full),
-        "llc_post_burnin_full_init": float(per_chain_full.mean()),
-        "seconds": dt, "draws_per_s": steps / dt,
-    }
-    best = max(out["occamlab_vmap"]["draws_per_s"], out["occamlab_sequential"]["draws_per_s"])
-    out["speedup"] = best / out["devinterp"]["draws_per_s"]
-    a, b = out["occamlab_vmap"], out["devinterp"]
-    se = math.sqrt(a["llc_stderr"] ** 2 + b["llc_stderr"] ** 2)
-    out["agreement_z"] = (a["llc"] - b["llc_post_burnin"]) / se if se > 0 else float("nan")
-    out["agreement_z_full_init"] = (
-        (a["llc"] - b["llc_post_burnin_full_init"]) / se if se > 0 else float("nan")
-    )
+    per_chain = c.nbeta * (trace[:, s["burnin"]:].mean(axis=1) - c.full)
+    own = c.nbeta * (trace[:, s["burnin"]:].mean(axis=1) - float(dv["init_loss"].values))
+    return {"llc": float(per_chain.mean()), "llc_own_init": float(own.mean()),
+            "llc_reported": float(dv["llc_mean"].values),
+            "chain_stderr": float(per_chain.std(ddof=1) / math.sqrt(len(per_chain)))}, dt
+
+
+def floor_seconds(c: Case) -> float:
+    """Best time of one plain forward + backward pass on one chain's minibatch."""
+    g = torch.Generator().manual_seed(0)
+    best = float("inf")
+    ps = list(c.model.parameters())
+    for _ in range(60):
+        idx = torch.randint(0, c.x.shape[0], (c.s["batch"],), generator=g)
+        t0 = time.perf_counter()
+        loss = c.loss_fn(c.model(c.x[idx]), c.y[idx])
+        torch.autograd.grad(loss, ps)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def mean_se(v: list[float]) -> tuple[float, float]:
+    a = np.asarray(v)
+    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else float("nan")
+
+
+def run_case(c: Case, seeds: int) -> dict:
+    s = c.s
+    draws = s["chains"] * (s["draws"] + s["burnin"])
+    out: dict = {"name": c.name, "n_params": sum(p.numel() for p in c.model.parameters()),
+                 "n": c.n, "nbeta": c.nbeta, "L_n": c.full, **s, "threads": {}}
+    est_o: list[float] = []
+    est_d: list[float] = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        t_o, t_d = [], []
+        vectorized = None
+        for seed in range(seeds):  # interleaved, so that load changes hit both alike
+            res, dt = ours(c, seed)
+            vectorized = res.vectorized
+            t_o.append(dt)
+            dv, dt = devinterp_run(c, seed, iid=True)
+            t_d.append(dt)
+            if threads == 1:
+                est_o.append(res.llc)
+                est_d.append(dv["llc"])
+        t = {"occamlab_draws_per_s": draws / min(t_o), "devinterp_draws_per_s": draws / min(t_d),
+             "floor_draws_per_s": 1.0 / floor_seconds(c), "occamlab_vectorized": vectorized}
+        t["ratio"] = t["occamlab_draws_per_s"] / t["devinterp_draws_per_s"]
+        out["threads"][threads] = t
+    torch.set_num_threads(1)
+    t1, t2 = out["threads"][1], out["threads"][2]
+    best_o = max(t1["occamlab_draws_per_s"], t2["occamlab_draws_per_s"])
+    best_d = max(t1["devinterp_draws_per_s"], t2["devinterp_draws_per_s"])
+    out["speedup_1_thread"] = t1["ratio"]
+    out["speedup_best"] = best_o / best_d
+    out["speedup_floor_1_thread"] = t1["floor_draws_per_s"] / t1["devinterp_draws_per_s"]
+    mo, so = mean_se(est_o)
+    md, sd = mean_se(est_d)
+    out["occamlab"] = {"estimates": est_o, "mean": mo, "stderr": so}
+    out["devinterp_iid"] = {"estimates": est_d, "mean": md, "stderr": sd}
+    out["agreement_z"] = (mo - md) / math.sqrt(so**2 + sd**2)
+    dflt, _ = devinterp_run(c, 0, iid=False)
+    out["devinterp_default_schedule_seed0"] = dflt
     return out
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
     cases = [
-        ("tiny transformer (d_model 16, 1 layer)",
-         ModelConfig(vocab_size=32, context=16, d_model=16, n_layer=1, n_head=2)),
-        ("small transformer (d_model 48, 2 layers)",
-         ModelConfig(vocab_size=32, context=16, d_model=48, n_layer=2, n_head=4)),
+        dln_case,
+        lambda: transformer_case("tiny transformer (d_model 16, 1 layer)", ModelConfig(
+            vocab_size=32, context=16, d_model=16, n_layer=1, n_head=2)),
+        lambda: transformer_case("small transformer (d_model 48, 2 layers)", ModelConfig(
+            vocab_size=32, context=16, d_model=48, n_layer=2, n_head=4)),
     ]
+    load = os.getloadavg()[0]
+    print(f"load average before: {load:.2f} on {os.cpu_count()} cores")
     results = []
-    for name, mcfg in cases:
-        r = run_case(name, mcfg, lr=1e-4, gamma=100.0, draws=200, burnin=50, chains=4, batch=32,
-                     seed=0)
+    for make in cases:
+        c = make()
+        r = run_case(c, args.seeds)
+        name = c.name
         results.append(r)
-        o, s, d = r["occamlab_vmap"], r["occamlab_sequential"], r.get("devinterp", {})
-        print(f"== {name}: {r['n_params']} parameters, n = {r['n_tokens']} tokens")
-        print(f"  occamlab vmap       llc {o['llc']:8.2f} +- {o['llc_stderr']:.2f}  "
-              f"{o['draws_per_s']:8.1f} draws/s  (temperature {o['temperature']:.2f}, "
-              f"R-hat {o['rhat']:.2f})")
-        print(f"  occamlab sequential llc {s['llc']:8.2f} +- {s['llc_stderr']:.2f}  "
-              f"{s['draws_per_s']:8.1f} draws/s")
-        if "error" in d:
-            print(f"  devinterp: {d['error']}")
-            continue
-        print(f"  devinterp 2.0.1     llc {d['llc_post_burnin']:8.2f} +- {d['llc_stderr']:.2f}  "
-              f"{d['draws_per_s']:8.1f} draws/s  (its own report, burn-in averaged in: "
-              f"{d['llc_reported']:.2f})")
-        print(f"  devinterp with L_n(w*) on all data: llc {d['llc_post_burnin_full_init']:8.2f} "
-              f"(its 32-batch L(w*) shifts it by {d['init_loss_offset']:+.2f})")
-        print(f"  speedup {r['speedup']:.1f}x; difference / combined stderr = "
-              f"{r['agreement_z']:.2f} (devinterp's L(w*)), {r['agreement_z_full_init']:.2f} "
-              "(full-data L_n(w*))")
+        t1, t2 = r["threads"][1], r["threads"][2]
+        o, d, dd = r["occamlab"], r["devinterp_iid"], r["devinterp_default_schedule_seed0"]
+        print(f"== {name}: {r['n_params']} parameters, n = {r['n']}; settings {c.s}")
+        for th, t in ((1, t1), (2, t2)):
+            print(f"  {th} thread(s): occamlab {t['occamlab_draws_per_s']:7.1f} draws/s, devinterp "
+                  f"{t['devinterp_draws_per_s']:7.1f}, ratio {t['ratio']:.2f}x; one forward+"
+                  f"backward alone: {t['floor_draws_per_s']:.0f}/s; occamlab vectorized: "
+                  f"{t['occamlab_vectorized']}")
+        print(f"  speedup: {r['speedup_1_thread']:.2f}x at one thread, {r['speedup_best']:.2f}x "
+              f"best against best (the floor allows {r['speedup_floor_1_thread']:.1f}x at one "
+              "thread)")
+        print(f"  llc over {args.seeds} seeds: occamlab {o['mean']:.1f} +- {o['stderr']:.1f}, "
+              f"devinterp (i.i.d. batches) {d['mean']:.1f} +- {d['stderr']:.1f}; z = "
+              f"{r['agreement_z']:.2f}")
+        print(f"  devinterp's default schedule (seed 0): {dd['llc']:.1f} with L_n(w*), "
+              f"{dd['llc_own_init']:.1f} with its own init_loss, reported {dd['llc_reported']:.1f}")
     import devinterp
 
     meta = {"python": sys.version.split()[0], "torch": torch.__version__,
-            "devinterp": getattr(devinterp, "__version__", "2.0.1"), "threads": 1,
-            "machine": platform.machine()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "llc.json").write_text(json.dumps({"meta": meta, "cases": results}, indent=2) + "\n")
+            "devinterp": getattr(devinterp, "__version__", "2.0.1"), "seeds": args.seeds,
+            "machine": f"{platform.machine()} {os.cpu_count()} cores",
+            "load_average_before": load, "load_average_after": os.getloadavg()[0]}
+    if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "llc.json").write_text(json.dumps({"meta": meta, "cases": results}, indent=2) + "\n")
     return 0
 
 
