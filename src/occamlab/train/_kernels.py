@@ -1,10 +1,10 @@
 """Faster CPU matrix products for the same arithmetic: oneDNN instead of MKL's sgemm.
 
 ``torch.nn.functional.linear`` on a CPU calls MKL's ``sgemm``. On the AMD EPYC (AVX-512) machines
-this project runs on, MKL reaches about 100 GFLOP/s per core (the AVX2 peak: MKL does not pick
-its AVX-512 code on AMD processors), while oneDNN -- also shipped inside torch -- reaches
-150-250 GFLOP/s on the same float32 products at the shapes trained here (docs/train.md). On an
-Intel processor MKL's AVX-512 code would narrow that gap.
+this project runs on, MKL reaches about 100 GFLOP/s per core (the AVX2 peak: it does not seem
+to use its AVX-512 code on AMD processors), while oneDNN -- also shipped inside torch -- reaches
+120-250 GFLOP/s on the same float32 products at the shapes trained here (docs/train.md). On an
+Intel processor MKL's AVX-512 code would narrow that gap (not measured).
 :class:`Linear` is an ``nn.Linear`` whose forward and backward use oneDNN's float32 matmul::
 
     y = x W^T + b,    dL/dx = g W,    dL/dW = g^T x,    dL/db = sum_rows g
