@@ -72,3 +72,24 @@ def test_full_validation_suite_meets_targets() -> None:
     assert res.median_relative_error <= 0.10
     assert res.max_relative_error <= 0.25
     assert all(math.isfinite(c["estimate"]) for c in res.cases)
+
+
+def test_calibration_lengthens_chains_for_a_small_coefficient() -> None:
+    """lambda = 1/4: the per-draw spread of n beta L is about sqrt(lambda), so 5% needs long chains."""
+    from occamlab.slt import make_normal_crossing
+
+    km = make_normal_crossing([2], n=20_000, seed=0)
+    base = SGLDConfig(n_draws=100, n_burnin=100)
+    kw = dict(step_sizes=[0.03], n_draws=100, n_burnin=100, seed=0)
+    cal = calibrate_sgld(km.model, km.loss_fn, km.data, base, target_rse=0.05, **kw)
+    row = next(r for r in cal.rows if r["chosen"])
+    factor = (row["llc_stderr"] / (0.05 * abs(row["llc"]))) ** 2  # pilot length = base length
+    assert factor > 1
+    assert cal.recommended.n_draws == math.ceil(100 * min(factor, 8.0))
+    assert cal.recommended.step_size == 0.03 and cal.recommended.n_burnin == 100
+    keep = calibrate_sgld(km.model, km.loss_fn, km.data, base, **kw)  # default: off
+    assert keep.recommended.n_draws == 100
+    loose = calibrate_sgld(km.model, km.loss_fn, km.data, base, target_rse=10.0, **kw)
+    assert loose.recommended.n_draws == 100  # already precise enough: never shortened
+    with pytest.raises(ConfigError, match="target_rse"):
+        calibrate_sgld(km.model, km.loss_fn, km.data, base, target_rse=0.0, **kw)

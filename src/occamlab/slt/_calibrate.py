@@ -118,6 +118,8 @@ def calibrate_sgld(
     n_burnin: int = 200,
     tolerance: float = 0.01,
     min_acceptance: float = 0.6,
+    target_rse: float | None = None,
+    max_draws_factor: float = 8.0,
     seed: int,
 ) -> CalibrationResult:
     """Scan step size (and gamma) with short pilot chains and recommend settings.
@@ -141,12 +143,25 @@ def calibrate_sgld(
         Lowest accepted mean MALA acceptance probability of the Langevin proposals (a second
         guard: on deep linear networks the temperature stays near 1 while stiff directions run
         hot, and the acceptance drops).
+    target_rse : float or None
+        Relative Monte Carlo error to aim for: the chosen pilot's standard error, scaled to
+        ``config.n_draws`` draws (``se ~ 1/sqrt(draws)``), sets ``n_draws`` to
+        ``config.n_draws x (se / (target_rse |llc|))^2`` when that is larger, at most
+        ``max_draws_factor`` times ``config.n_draws`` (a small coefficient, ``lambda = 1/4`` say,
+        needs many draws: the per-draw spread of ``n beta L`` is about ``sqrt(lambda)``).
+        ``None`` (the default) keeps ``config.n_draws``. Lengthening fixes Monte Carlo error
+        only: a chain that mixes badly or runs hot stays so (on the validation suite, 8x longer
+        chains moved the two-factor normal crossings further from the truth, and a badly mixing
+        logistic regression cost 5 minutes), hence opt-in.
+    max_draws_factor : float
+        Cap on that lengthening.
     seed : int
 
     Returns
     -------
     CalibrationResult
-        ``recommended`` keeps every field of ``config`` except ``step_size`` and ``gamma``.
+        ``recommended`` keeps every field of ``config`` except ``step_size``, ``gamma`` and
+        (with ``target_rse``) ``n_draws``.
     """
     base = config or SGLDConfig()
     if not 0 <= tolerance < 1:
@@ -174,7 +189,8 @@ def calibrate_sgld(
                 res = estimate_llc(model, loss_fn, data, cfg, seed=seed)
             n_div = sum(1 for s in res.diverged if s is not None)
             row = {
-                "gamma": res.gamma, "gamma_setting": gamma, "step_size": eps, "llc": res.llc, "temperature": res.temperature,
+                "gamma": res.gamma, "gamma_setting": gamma, "step_size": eps, "llc": res.llc,
+                "llc_stderr": res.llc_stderr, "temperature": res.temperature,
                 "temperature_stderr": res.temperature_stderr, "acceptance": res.mala_acceptance,
                 "rhat": res.rhat, "drift_z": res.drift_z, "n_diverged": n_div, "chosen": False,
             }
@@ -228,4 +244,20 @@ def calibrate_sgld(
     pick["chosen"] = True
     eps, gamma = pick["step_size"], pick["gamma_setting"]
     rec = replace(base, step_size=eps, gamma=gamma)
+    if target_rse is not None:
+        if not target_rse > 0 or not max_draws_factor >= 1:
+            raise ConfigError("target_rse must be > 0 and max_draws_factor >= 1")
+        llc, se = float(pick["llc"]), _none_to_nan(pick.get("llc_stderr"))
+        if math.isfinite(llc) and math.isfinite(se) and llc != 0:
+            se_base = se * math.sqrt(n_draws / base.n_draws)  # at the estimator's draw count
+            factor = (se_base / (target_rse * abs(llc))) ** 2
+            if factor > 1:
+                draws = int(math.ceil(base.n_draws * min(factor, max_draws_factor)))
+                rec = replace(rec, n_draws=draws)
+                if factor > max_draws_factor:
+                    notes.append(
+                        f"reaching a relative error of {target_rse:g} would take about "
+                        f"{factor:.0f}x {base.n_draws} draws per chain; capped at "
+                        f"{max_draws_factor:g}x ({draws}): add chains or raise max_draws_factor"
+                    )
     return CalibrationResult(tuple(rows), rec, tolerance, tuple(notes))
