@@ -278,9 +278,7 @@ def run_chains(
     seq: _Sequential | None = None
     vec: _Vectorized | None = None
     budget = torch.get_num_threads()  # the caller's CPU budget: chains share it
-    if vectorize is False:
-        seq = _Sequential(model, loss_fn, layout, W, budget)
-    else:
+    if vectorize is not False:
         vec = _Vectorized(loss_one, layout)
 
     # L_B(w*) from per-example losses at w* when that costs less than a forward per step
@@ -314,6 +312,8 @@ def run_chains(
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
 
     try:
+        if vec is None:  # built inside the try: its thread pool is always closed
+            seq = _Sequential(model, loss_fn, layout, W, budget)
         for t in range(n_steps):
             if full:
                 xb, yb, idx = x, y, None
