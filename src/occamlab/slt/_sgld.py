@@ -173,16 +173,19 @@ class _Vectorized:
 
     vectorized = True
 
-    def __init__(self, loss_one: Callable[..., torch.Tensor], layout: _Layout) -> None:
+    def __init__(
+        self, loss_one: Callable[..., torch.Tensor], layout: _Layout, W: torch.Tensor
+    ) -> None:
         self.layout = layout
         self.loss_one = loss_one
+        self.W = W  # the chains' state, updated in place by the sampler
 
     def __call__(
-        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool, W: torch.Tensor
+        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
     ) -> torch.Tensor:
         dims = (0, None, None) if full else (0, 0, 0)
         with torch.enable_grad():
-            w = W.detach().requires_grad_(True)
+            w = self.W.detach().requires_grad_(True)
             vals = vmap(self.loss_one, in_dims=dims)(self.layout.views(w), xb, yb)
             (g,) = torch.autograd.grad(vals.sum(), w)
         out.copy_(g)
@@ -275,11 +278,10 @@ def run_chains(
     W = center.unsqueeze(0).repeat(c, 1).contiguous()  # (C, d): every chain's parameters
     G = torch.empty_like(W)  # gradients of the minibatch loss
 
-    seq: _Sequential | None = None
-    vec: _Vectorized | None = None
+    evaluate: _Sequential | _Vectorized | None = None
     budget = torch.get_num_threads()  # the caller's CPU budget: chains share it
     if vectorize is not False:
-        vec = _Vectorized(loss_one, layout)
+        evaluate = _Vectorized(loss_one, layout, W)
 
     # L_B(w*) from per-example losses at w* when that costs less than a forward per step
     ell: torch.Tensor | None = None
@@ -312,8 +314,8 @@ def run_chains(
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
 
     try:
-        if vec is None:  # built inside the try: its thread pool is always closed
-            seq = _Sequential(model, loss_fn, layout, W, budget)
+        if evaluate is None:  # built inside the try: its thread pool is always closed
+            evaluate = _Sequential(model, loss_fn, layout, W, budget)
         for t in range(n_steps):
             if full:
                 xb, yb, idx = x, y, None
@@ -321,24 +323,19 @@ def run_chains(
                 assert batch_size is not None
                 idx = torch.randint(0, n, (c, batch_size), generator=generator, device=x.device)
                 xb, yb = x[idx], y[idx]
-            if vec is not None:
-                if t == 0 and vectorize is None:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        try:
-                            val = vec(xb, yb, G, full, W)
-                            slow = _slow_fallback(caught)
-                        except Exception:  # noqa: BLE001 - an op without a batching rule
-                            slow = True
-                    if slow:  # torch would loop over the chains: model copies are faster
-                        vec = None
-                        seq = _Sequential(model, loss_fn, layout, W, budget)
-                        val = seq(xb, yb, G, full)
-                else:
-                    val = vec(xb, yb, G, full, W)
+            if t == 0 and vectorize is None:  # try vmap; keep it unless torch loops
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        val = evaluate(xb, yb, G, full)
+                        slow = _slow_fallback(caught)
+                    except Exception:  # noqa: BLE001 - an op without a batching rule
+                        slow = True
+                if slow:  # torch would loop over the chains: model copies are faster
+                    evaluate = _Sequential(model, loss_fn, layout, W, budget)
+                    val = evaluate(xb, yb, G, full)
             else:
-                assert seq is not None
-                val = seq(xb, yb, G, full)
+                val = evaluate(xb, yb, G, full)
             val64 = val.to(torch.float64)
             with torch.no_grad():
                 if full:
@@ -414,8 +411,8 @@ def run_chains(
                 if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
                     W[~alive] = center
     finally:
-        if seq is not None:
-            seq.close()
+        if isinstance(evaluate, _Sequential):
+            evaluate.close()
     final = {k: v.clone() for k, v in layout.views(W).items()}
     return ChainRun(
         loss_trace=losses,
@@ -425,7 +422,7 @@ def run_chains(
         virial=virial,
         weighted_temperature=_weighted(vir_sum, g2_sum, n_acc),
         final=final,
-        vectorized=vec is not None,
+        vectorized=evaluate.vectorized,
         n_steps=n_steps,
     )
 
