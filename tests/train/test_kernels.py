@@ -71,8 +71,9 @@ def test_model_on_onednn_equals_model_on_torch(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(_kernels, "_LP", counted)
     loss = model.loss(x, y)
     grads = torch.autograd.grad(loss, list(model.parameters()))
-    # 4 linears per block and the unembedding, each: forward, dx and (d_in >= 32) dW
-    assert len(calls) == 3 * (4 * 2 + 1)
+    # 4 linears per block, each: forward, dx and (d_in >= 32) dW; the unembedding is fused
+    # with the cross-entropy (linear_cross_entropy)
+    assert len(calls) == 3 * 4 * 2
     monkeypatch.setattr(_kernels, "_LP", None)
     ref_logits = model(x)
     ref = F.cross_entropy(ref_logits.reshape(-1, 40), y.reshape(-1))
@@ -102,3 +103,34 @@ def test_torch_func_transforms_fall_back_to_f_linear() -> None:
     for (name, g), d in zip(grad(loss)(params, x, y).items(), direct, strict=True):
         assert (g - d).abs().max().item() <= 1e-5 * max(d.abs().max().item(), 1e-3), name
         assert torch.allclose(per_chain[name][0], g, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "vocab", "d", "need_h", "need_w"),
+    [(1300, 256, 16, True, True), (37, 7, 8, True, True), (700, 3000, 24, False, True),
+     (700, 300, 24, True, False)],
+)
+def test_linear_cross_entropy_matches_torch(n, vocab, d, need_h, need_w) -> None:  # type: ignore[no-untyped-def]
+    # 1300 rows of a 256-word vocabulary are three chunks (512, 512, 276); 3000 words: 64-row chunks
+    h = torch.randn(n, d, generator=_gen(0)).requires_grad_(need_h)
+    w = (0.3 * torch.randn(vocab, d, generator=_gen(1))).requires_grad_(need_w)
+    t = torch.randint(0, vocab, (n,), generator=_gen(2))
+    ours = _kernels.linear_cross_entropy(h, w, t)
+    ref = F.cross_entropy(F.linear(h, w), t)
+    assert abs(ours.item() - ref.item()) <= 2e-6 * ref.item()
+    inputs = [x for x in (h, w) if x.requires_grad]
+    got = torch.autograd.grad(3.0 * ours, inputs)  # the incoming gradient scales the result
+    want = torch.autograd.grad(3.0 * ref, inputs)
+    for a, e in zip(got, want, strict=True):
+        assert (a - e).abs().max().item() <= 1e-5 * e.abs().max().item()
+    with torch.no_grad():  # the plain path
+        assert abs(_kernels.linear_cross_entropy(h, w, t).item() - ref.item()) <= 2e-6 * ref.item()
+
+
+def test_linear_cross_entropy_rejects_out_of_range_targets() -> None:
+    h = torch.randn(10, 4, generator=_gen(0), requires_grad=True)
+    w = torch.randn(5, 4, generator=_gen(1), requires_grad=True)
+    with pytest.raises(IndexError, match=r"\[0, 5\)"):
+        _kernels.linear_cross_entropy(h, w, torch.full((10,), 5))
+    with pytest.raises(IndexError, match=r"\[0, 5\)"):
+        _kernels.linear_cross_entropy(h, w, torch.full((10,), -100))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ModelConfig
-from ._kernels import Linear, linear
+from ._kernels import Linear, linear, linear_cross_entropy
 
 __all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token"]
 
@@ -109,6 +109,11 @@ class Transformer(nn.Module):
                 p.normal_(0.0, 0.02, generator=g)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        weight = self.wte.weight if self.head is None else self.head.weight
+        return linear(self.hidden(idx), weight)  # (B, T, V)
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final (LayerNorm-ed) hidden states ``(B, T, d)``, before the unembedding."""
         B, T = idx.shape
         if T > self.config.context:
             raise ValueError(
@@ -118,14 +123,13 @@ class Transformer(nn.Module):
         x = self.wte(idx) + self.wpe.weight[:T]  # (B, T, d)
         for block in self.blocks:
             x = block(x)
-        x = self.ln_f(x)
-        weight = self.wte.weight if self.head is None else self.head.weight
-        return linear(x, weight)  # (B, T, V)
+        return self.ln_f(x)
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy in nats."""
-        logits = self(idx)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+        # the unembedding and the cross-entropy fused (the logits are never stored whole)
+        weight = self.wte.weight if self.head is None else self.head.weight
+        return linear_cross_entropy(self.hidden(idx), weight, targets)
 
 
 def n_params(config: ModelConfig) -> int:
