@@ -15,7 +15,9 @@ from occamlab.slt import (
     SGLDConfig,
     ValidationResult,
     calibrate_sgld,
+    estimate_llc_calibrated,
     make_linear_regression,
+    make_normal_crossing,
     validate_llc,
 )
 
@@ -83,7 +85,8 @@ def test_calibration_lengthens_chains_for_a_small_coefficient() -> None:
     kw = dict(step_sizes=[0.03], n_draws=100, n_burnin=100, seed=0)
     cal = calibrate_sgld(km.model, km.loss_fn, km.data, base, target_rse=0.05, **kw)
     row = next(r for r in cal.rows if r["chosen"])
-    factor = (row["llc_stderr"] / (0.05 * abs(row["llc"]))) ** 2  # pilot length = base length
+    # the pilot's standard error, scaled from its length to the estimator's (100 draws)
+    factor = (row["llc_stderr"] / (0.05 * abs(row["llc"]))) ** 2 * row["pilot_draws"] / 100
     assert factor > 1
     assert cal.recommended.n_draws == math.ceil(100 * min(factor, 8.0))
     assert cal.recommended.step_size == 0.03 and cal.recommended.n_burnin == 100
@@ -93,3 +96,37 @@ def test_calibration_lengthens_chains_for_a_small_coefficient() -> None:
     assert loose.recommended.n_draws == 100  # already precise enough: never shortened
     with pytest.raises(ConfigError, match="target_rse"):
         calibrate_sgld(km.model, km.loss_fn, km.data, base, target_rse=0.0, **kw)
+
+
+def test_pilots_are_lengthened_while_the_temperature_is_too_noisy_to_judge() -> None:
+    # one parameter: 100 draws give the temperature a standard error far above 0.05
+    km = make_normal_crossing([1], n=20_000, seed=0)
+    kw = dict(step_sizes=[0.003], n_draws=100, n_burnin=100, seed=0)
+    cal = calibrate_sgld(km.model, km.loss_fn, km.data, **kw)  # type: ignore[arg-type]
+    (row,) = cal.rows
+    assert 100 < row["pilot_draws"] <= 800  # lengthened, at most 8x
+    assert row["temperature_stderr"] < 0.1
+    same = calibrate_sgld(km.model, km.loss_fn, km.data, temperature_se=10.0, **kw)  # type: ignore[arg-type]
+    assert same.rows[0]["pilot_draws"] == 100
+    with pytest.raises(ConfigError, match="temperature_se"):
+        calibrate_sgld(km.model, km.loss_fn, km.data, temperature_se=0.0, **kw)  # type: ignore[arg-type]
+
+
+def test_calibrated_estimate_steps_down_when_its_own_chains_run_hot() -> None:
+    # a one-point step grid forces the pilot onto eps = 0.03, hot for curvature n beta = 587
+    km = make_linear_regression(5, 4, n=5000, seed=0)
+    base = SGLDConfig(gamma=1.0, n_draws=200, n_burnin=200)
+    kw = dict(step_sizes=[0.03], n_draws=200, n_burnin=200, seed=0)
+    res, cal = estimate_llc_calibrated(km.model, km.loss_fn, km.data, base, **kw)  # type: ignore[arg-type]
+    assert cal.recommended.step_size == 0.03
+    downs = [w for w in res.warnings if "ran hot" in w]
+    assert downs, res.warnings
+    assert res.config.step_size == pytest.approx(0.03 / 1.8 ** len(downs))
+    assert res.temperature <= 1 + max(0.05, 2 * res.temperature_stderr)
+    assert abs(res.llc - 10.0) / 10.0 < 0.15  # truth d/2 = 10
+    stuck, _ = estimate_llc_calibrated(km.model, km.loss_fn, km.data, base, max_step_downs=0,
+                                       **kw)  # type: ignore[arg-type]
+    assert stuck.config.step_size == 0.03
+    assert any("every run was hot" in w for w in stuck.warnings)
+    with pytest.raises(ConfigError, match="final_tolerance"):
+        estimate_llc_calibrated(km.model, km.loss_fn, km.data, base, final_tolerance=1.5, **kw)  # type: ignore[arg-type]

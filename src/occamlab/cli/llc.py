@@ -71,7 +71,8 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         d = res.to_dict()
         keep = ("name", "family", "n_params", "truth", "estimate", "stderr", "relative_error",
-                "multiplicity", "truth_fraction", "step_size", "gamma", "seconds", "warnings")
+                "multiplicity", "truth_fraction", "step_size", "n_draws", "gamma", "temperature",
+                "seconds", "warnings")
         d["cases"] = [{k: c[k] for k in keep if k in c} for c in d["cases"]]
         write_json(d, args.json)
     if args.json != "-":
@@ -119,7 +120,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--data is required for checkpoints (a corpus name or a .npy file)")
     import torch
 
-    from occamlab.slt import SGLDConfig, calibrate_sgld, estimate_llc, estimate_llc_trajectory
+    from occamlab.slt import (
+        SGLDConfig,
+        calibrate_sgld,
+        estimate_llc,
+        estimate_llc_calibrated,
+        estimate_llc_trajectory,
+    )
     from occamlab.train import load_checkpoint
 
     torch.set_num_threads(1)
@@ -135,13 +142,19 @@ def _run(args: argparse.Namespace) -> int:
         settings["batch_size"] = args.batch_size
     settings.setdefault("batch_size", 16)
     cfg = SGLDConfig.from_dict(settings)
-    if args.calibrate:
-        cal = calibrate_sgld(model0, token_loss, data, cfg, seed=args.seed)
+    if len(loaded) == 1 and args.calibrate:
+        # calibrate, estimate, and rerun at a smaller step if the estimate's own chains run hot
+        res: Any
+        res, cal = estimate_llc_calibrated(model0, token_loss, data, cfg, seed=args.seed,
+                                           n=n_tokens)
         print(cal, file=sys.stderr)
-        cfg = cal.recommended
-    if len(loaded) == 1:
-        res: Any = estimate_llc(model0, token_loss, data, cfg, seed=args.seed, n=n_tokens)
+    elif len(loaded) == 1:
+        res = estimate_llc(model0, token_loss, data, cfg, seed=args.seed, n=n_tokens)
     else:
+        if args.calibrate:
+            cal = calibrate_sgld(model0, token_loss, data, cfg, seed=args.seed)
+            print(cal, file=sys.stderr)
+            cfg = cal.recommended
         res = estimate_llc_trajectory([m for m, _ in loaded], token_loss, data, cfg,
                                       seed=args.seed, labels=args.targets, n=n_tokens)
     if args.json:

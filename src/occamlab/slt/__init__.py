@@ -10,7 +10,7 @@
   threshold ``n_q`` and the two-part code length.
 """
 
-from occamlab.slt._calibrate import CalibrationResult, calibrate_sgld
+from occamlab.slt._calibrate import CalibrationResult, calibrate_sgld, estimate_llc_calibrated
 from occamlab.slt._compress import (
     CompressionResult,
     TwoPartCode,
@@ -74,6 +74,7 @@ __all__ = [
     "make_normal_crossing",
     "CalibrationResult",
     "calibrate_sgld",
+    "estimate_llc_calibrated",
     "ValidationResult",
     "VALIDATION_CASES",
     "validate_llc",

@@ -2,7 +2,9 @@
 
 Each case is a torch model at a true parameter with data generated for it (see ``_models``); the
 estimator runs with its default settings after :func:`calibrate_sgld` has picked the step size and
-``gamma`` from pilot chains. The relative error ``|estimate - truth| / truth`` is reported per case,
+``gamma`` from pilot chains and the chain length for a relative Monte Carlo error of about 5%, and
+the estimate is rerun at a smaller step if its own chains run hot
+(:func:`estimate_llc_calibrated`). The relative error ``|estimate - truth| / truth`` is reported per case,
 with the median and the maximum over the suite.
 """
 
@@ -18,8 +20,8 @@ from typing import Any
 
 from occamlab._render import Rendered, Table, jsonable
 from occamlab.errors import ConfigError, suggest
-from occamlab.slt._calibrate import calibrate_sgld
-from occamlab.slt._llc import SGLDConfig, estimate_llc
+from occamlab.slt._calibrate import estimate_llc_calibrated
+from occamlab.slt._llc import SGLDConfig
 from occamlab.slt._models import (
     KnownModel,
     make_dln,
@@ -115,12 +117,15 @@ def validate_llc(
     fast: bool = False,
     config: SGLDConfig | None = None,
     seed: int = 0,
+    target_rse: float | None = 0.05,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Run the known-lambda suite (all cases, the names given, or the cheap subset with ``fast``).
 
-    Each case: :func:`calibrate_sgld` over step sizes (and gamma) with short pilot chains, then
-    :func:`estimate_llc` with the recommended settings.
+    Each case runs :func:`estimate_llc_calibrated`: :func:`calibrate_sgld` over step sizes with
+    pilot chains (lengthened where the temperature is too noisy to judge), chains lengthened to
+    a relative Monte Carlo error of about ``target_rse`` (at most 8x; ``None``: the configured
+    length), then :func:`estimate_llc`, rerun at a smaller step if its own chains run hot.
     """
     known = {c.name: c for c in VALIDATION_CASES}
     if cases is not None:
@@ -139,10 +144,11 @@ def validate_llc(
     for i, case in enumerate(chosen):
         t0 = time.perf_counter()
         km = case.build(seed + i)
-        cal = calibrate_sgld(km.model, km.loss_fn, km.data, base, seed=seed + i)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = estimate_llc(km.model, km.loss_fn, km.data, cal.recommended, seed=seed + 1000 + i)
+            res, cal = estimate_llc_calibrated(
+                km.model, km.loss_fn, km.data, base, seed=seed + i, target_rse=target_rse
+            )
         truth = float(km.truth.lambda_)
         rel = abs(res.llc - truth) / truth if math.isfinite(res.llc) else float("inf")
         out.append(
@@ -157,12 +163,13 @@ def validate_llc(
                 "estimate": res.llc,
                 "stderr": res.llc_stderr,
                 "relative_error": rel,
-                "step_size": cal.recommended.step_size,
+                "step_size": res.config.step_size,
+                "n_draws": res.config.n_draws,
                 "gamma": res.gamma,
                 "temperature": res.temperature,
                 "rhat": res.rhat,
                 "seconds": time.perf_counter() - t0,
-                "warnings": [str(w.message) for w in caught],
+                "warnings": list(dict.fromkeys([*res.warnings, *(str(w.message) for w in caught)])),
             }
         )
         if progress is not None:
