@@ -57,6 +57,20 @@ def test_version_file_and_mismatch(tmp_path) -> None:
     assert issubclass(StoreVersionError, DataError)
 
 
+def test_a_store_being_created_by_another_process_is_not_foreign(tmp_path) -> None:
+    # the other process's temporary version file (before its rename) does not make it foreign
+    racing = tmp_path / "racing"
+    racing.mkdir()
+    (racing / ".store.json.1a2b3c4d.tmp").write_text("{")
+    RunStore(racing)
+    assert json.loads((racing / "store.json").read_text())["version"] == STORE_VERSION
+    # runs/ already made by the other process, and its store.json in place: opened as a store
+    done = tmp_path / "done"
+    RunStore(done)
+    RunStore(done)
+    assert sorted(p.name for p in done.iterdir()) == ["locks", "runs", "store.json"]
+
+
 def test_run_lifecycle_pending_running_done_failed(tmp_path) -> None:
     store = RunStore(tmp_path / "s")
     rid = store.register("noop", {"x": 1.0})

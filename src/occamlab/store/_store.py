@@ -112,13 +112,22 @@ class RunStore:
             raise StoreVersionError(f"store {str(self.root)!r} is a file, not a directory")
         info = _read_json(meta) if meta.exists() else None
         if info is None:
-            if self.root.exists() and any(p.name != "store.json" for p in self.root.iterdir()):
-                raise StoreVersionError(
-                    f"{str(self.root)!r} is not an occamlab run store (no store.json); "
-                    "choose an empty or new directory for --store")
-            self.root.mkdir(parents=True, exist_ok=True)
-            _write(meta, json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION}) + "\n")
-        elif not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
+            # another process creating the same store leaves a temporary store.json, then
+            # store.json, then runs/ and locks/: none of that makes the directory foreign
+            foreign = self.root.exists() and any(
+                p.name != "store.json" and not p.name.startswith(".store.json.")
+                for p in self.root.iterdir())
+            if foreign:
+                info = _read_json(meta)  # written by that other process since the first look
+                if info is None:
+                    raise StoreVersionError(
+                        f"{str(self.root)!r} is not an occamlab run store (no store.json); "
+                        "choose an empty or new directory for --store")
+            else:
+                self.root.mkdir(parents=True, exist_ok=True)
+                _write(meta, json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION}) + "\n")
+                info = {"format": STORE_FORMAT, "version": STORE_VERSION}
+        if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
             raise StoreVersionError(f"{meta}: not an occamlab store version file")
         elif info.get("version") != STORE_VERSION:
             raise StoreVersionError(
