@@ -40,6 +40,19 @@ def test_llc_checkpoint_json(ckpt: tuple[Path, Path], tmp_path: Path) -> None:
     assert len(d["llc_per_chain"]) == 2
 
 
+def test_llc_checkpoint_calibrated(ckpt: tuple[Path, Path], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path, tokens = ckpt
+    out = tmp_path / "llc.json"
+    rc = main(["llc", str(path), "--data", str(tokens), "--max-tokens", "512", "--set",
+               "n_chains=2", "--calibrate", "--json", str(out)])
+    assert rc == 0
+    assert "SGLD calibration (pilot runs)" in capsys.readouterr().err
+    d = json.loads(out.read_text())
+    assert len(d["llc_per_chain"]) == 2 and d["config"]["n_chains"] == 2
+    assert d["config"]["step_size"] > 0 and d["config"]["n_draws"] >= 400  # never shortened
+
+
 def test_llc_along_checkpoints(ckpt: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     path, tokens = ckpt
     rc = main(["llc", str(path), str(path), "--data", str(tokens), "--max-tokens", "512",
