@@ -130,3 +130,17 @@ def test_calibrated_estimate_steps_down_when_its_own_chains_run_hot() -> None:
     assert any("every run was hot" in w for w in stuck.warnings)
     with pytest.raises(ConfigError, match="final_tolerance"):
         estimate_llc_calibrated(km.model, km.loss_fn, km.data, base, final_tolerance=1.5, **kw)  # type: ignore[arg-type]
+
+
+def test_calibrated_estimate_pins_n_beta_to_the_estimates_n() -> None:
+    # n (what L_n averages over) differs from the rows of data, as for token windows: the pilots
+    # must sample at the estimate's n beta (and the gamma that follows from it)
+    from occamlab.slt import default_nbeta
+
+    km = make_linear_regression(5, 4, n=2000, seed=0)
+    res, cal = estimate_llc_calibrated(km.model, km.loss_fn, km.data, SGLDConfig(n_draws=50,
+                                       n_burnin=50), n=50_000, step_sizes=[0.001], n_draws=50,
+                                       n_burnin=50, seed=0)
+    assert res.nbeta == pytest.approx(default_nbeta(50_000))
+    assert cal.recommended.nbeta == pytest.approx(default_nbeta(50_000))
+    assert all(r["gamma"] == pytest.approx(res.gamma) for r in cal.rows)

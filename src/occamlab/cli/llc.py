@@ -9,6 +9,7 @@ known-lambda suite and prints estimate, truth and relative error for each case.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -123,6 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     from occamlab.slt import (
         SGLDConfig,
         calibrate_sgld,
+        default_nbeta,
         estimate_llc,
         estimate_llc_calibrated,
         estimate_llc_trajectory,
@@ -152,6 +154,8 @@ def _run(args: argparse.Namespace) -> int:
         res = estimate_llc(model0, token_loss, data, cfg, seed=args.seed, n=n_tokens)
     else:
         if args.calibrate:
+            if cfg.nbeta is None:  # the pilots would otherwise take n from the windows
+                cfg = dataclasses.replace(cfg, nbeta=default_nbeta(n_tokens))
             cal = calibrate_sgld(model0, token_loss, data, cfg, seed=args.seed)
             print(cal, file=sys.stderr)
             cfg = cal.recommended

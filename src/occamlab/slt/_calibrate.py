@@ -29,7 +29,7 @@ from torch import nn
 
 from occamlab._render import Rendered, Table, jsonable
 from occamlab.errors import ConfigError
-from occamlab.slt._llc import LLCResult, SGLDConfig, estimate_llc
+from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc
 
 __all__ = ["CalibrationResult", "calibrate_sgld", "estimate_llc_calibrated"]
 
@@ -329,6 +329,10 @@ def estimate_llc_calibrated(
     """
     if not 0 <= final_tolerance < 1 or max_step_downs < 0:
         raise ConfigError("final_tolerance must be in [0, 1) and max_step_downs >= 0")
+    if n is not None and (config is None or config.nbeta is None):
+        # the pilots see the rows of ``data``; pin n beta to the estimate's n so that both
+        # sample the same tempered posterior
+        config = replace(config or SGLDConfig(), nbeta=default_nbeta(n))
     cal = calibrate_sgld(model, loss_fn, data, config, seed=seed, **calibrate_kwargs)
     min_acc = float(calibrate_kwargs.get("min_acceptance", 0.6))
     t_se_target = float(calibrate_kwargs.get("temperature_se", 0.05))
