@@ -18,6 +18,7 @@ spreading keep ``T`` low while stiff ones run hot), hence the acceptance guard.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -86,7 +87,18 @@ def _none_to_nan(v: float | None) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _passes(row: dict[str, Any], tolerance: float, min_acceptance: float) -> bool:
+def _diagnostics(res: LLCResult) -> dict[str, Any]:
+    """The fields of a result that :func:`_passes` reads."""
+    return {
+        "temperature": res.temperature, "temperature_stderr": res.temperature_stderr,
+        "acceptance": res.mala_acceptance,
+        "n_diverged": sum(1 for s in res.diverged if s is not None),
+    }
+
+
+def _passes(
+    row: dict[str, Any], tolerance: float, min_acceptance: float, max_slack: float = MAX_SLACK
+) -> bool:
     """Not hot: no divergence, T <= 1 + max(tolerance, min(2 se, 0.1)), MALA acceptance high.
 
     The slack for Monte Carlo error is capped at 0.1: with one or two parameters the
@@ -97,7 +109,7 @@ def _passes(row: dict[str, Any], tolerance: float, min_acceptance: float) -> boo
     walking further down only mixes worse (it is used for the choice of gamma).
     """
     t, se = _none_to_nan(row["temperature"]), _none_to_nan(row["temperature_stderr"])
-    slack = max(tolerance, min(2 * se, MAX_SLACK)) if math.isfinite(se) else tolerance
+    slack = max(tolerance, min(2 * se, max_slack)) if math.isfinite(se) else tolerance
     acc = _none_to_nan(row["acceptance"])
     return (
         row["n_diverged"] == 0
@@ -105,6 +117,24 @@ def _passes(row: dict[str, Any], tolerance: float, min_acceptance: float) -> boo
         and t <= 1 + slack
         and (not math.isfinite(acc) or acc >= min_acceptance)
     )
+
+
+def _estimate_precise(
+    model: nn.Module, loss_fn: Any, data: Any, cfg: SGLDConfig, *, seed: int, n: int | None,
+    temperature_se: float, max_draws: int,
+) -> tuple[LLCResult, list[warnings.WarningMessage]]:
+    """:func:`estimate_llc`, run once more with ``n_draws x (se / temperature_se)^2`` draws (at
+    most ``max_draws``) when its temperature is too noisy to tell hot from exact (few
+    parameters); returns the kept run and the warnings it raised."""
+    for attempt in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = estimate_llc(model, loss_fn, data, cfg, seed=seed, n=n)
+        se = res.temperature_stderr
+        if attempt or not (math.isfinite(se) and se > temperature_se and cfg.n_draws < max_draws):
+            break
+        cfg = replace(cfg, n_draws=min(max_draws, math.ceil(cfg.n_draws * (se / temperature_se) ** 2)))
+    return res, list(caught)
 
 
 def _stable(r: dict[str, Any]) -> bool:
@@ -204,24 +234,15 @@ def calibrate_sgld(
     start = min(range(len(asc)), key=lambda i: abs(math.log(asc[i] / base.step_size)))
     for gamma in gams:
         def pilot(eps: float, gamma: float | None = gamma) -> dict[str, Any]:
-            draws = n_draws
-            cfg = replace(base, step_size=eps, gamma=gamma, n_draws=draws, n_burnin=n_burnin)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = estimate_llc(model, loss_fn, data, cfg, seed=seed)
-                t_se = res.temperature_stderr
-                if math.isfinite(t_se) and t_se > temperature_se and max_pilot_factor > 1:
-                    # too noisy to tell hot from exact (few parameters): one longer pilot
-                    factor = min((t_se / temperature_se) ** 2, max_pilot_factor)
-                    draws = int(math.ceil(n_draws * factor))
-                    res = estimate_llc(model, loss_fn, data, replace(cfg, n_draws=draws), seed=seed)
-            n_div = sum(1 for s in res.diverged if s is not None)
+            cfg = replace(base, step_size=eps, gamma=gamma, n_draws=n_draws, n_burnin=n_burnin)
+            res, _ = _estimate_precise(
+                model, loss_fn, data, cfg, seed=seed, n=None, temperature_se=temperature_se,
+                max_draws=math.ceil(n_draws * max_pilot_factor),
+            )
             row = {
                 "gamma": res.gamma, "gamma_setting": gamma, "step_size": eps, "llc": res.llc,
-                "llc_stderr": res.llc_stderr, "temperature": res.temperature,
-                "temperature_stderr": res.temperature_stderr, "acceptance": res.mala_acceptance,
-                "rhat": res.rhat, "drift_z": res.drift_z, "n_diverged": n_div,
-                "pilot_draws": draws, "chosen": False,
+                "llc_stderr": res.llc_stderr, **_diagnostics(res), "rhat": res.rhat,
+                "drift_z": res.drift_z, "pilot_draws": res.config.n_draws, "chosen": False,
             }
             rows.append(row)
             return row
@@ -334,12 +355,12 @@ def estimate_llc_calibrated(
         # sample the same tempered posterior
         config = replace(config or SGLDConfig(), nbeta=default_nbeta(n))
     cal = calibrate_sgld(model, loss_fn, data, config, seed=seed, **calibrate_kwargs)
-    min_acc = float(calibrate_kwargs.get("min_acceptance", 0.6))
-    t_se_target = float(calibrate_kwargs.get("temperature_se", 0.05))
-    base_draws = (config or SGLDConfig()).n_draws
-    max_draws = int(math.ceil(base_draws * float(calibrate_kwargs.get("max_pilot_factor", 8.0))))
-    max_draws = max(max_draws, int(math.ceil(
-        base_draws * float(calibrate_kwargs.get("max_draws_factor", 8.0)))))
+    def setting(name: str) -> float:  # calibrate_sgld's value of one of its settings
+        return float(calibrate_kwargs.get(name, _CALIBRATE_DEFAULTS[name]))
+
+    min_acc, t_se_target = setting("min_acceptance"), setting("temperature_se")
+    max_draws = math.ceil((config or SGLDConfig()).n_draws
+                          * max(setting("max_pilot_factor"), setting("max_draws_factor")))
     chosen = next((r for r in cal.rows if r["chosen"]), None)
     cfg = cal.recommended
     if chosen is not None and int(chosen["pilot_draws"]) > cfg.n_draws:
@@ -347,27 +368,13 @@ def estimate_llc_calibrated(
     notes: list[str] = []
     runs: list[tuple[LLCResult, list[warnings.WarningMessage]]] = []
     while True:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = estimate_llc(model, loss_fn, data, cfg, seed=seed + 1000, n=n)
-        t, se = res.temperature, res.temperature_stderr
-        if math.isfinite(se) and se > t_se_target and cfg.n_draws < max_draws:
-            # too noisy to judge: lengthen first, as the pilots do
-            draws = min(max_draws, int(math.ceil(cfg.n_draws * (se / t_se_target) ** 2)))
-            cfg = replace(cfg, n_draws=draws)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                res = estimate_llc(model, loss_fn, data, cfg, seed=seed + 1000, n=n)
-            t, se = res.temperature, res.temperature_stderr
-        runs.append((res, list(caught)))
-        n_div = sum(1 for s in res.diverged if s is not None)
-        hot = (
-            n_div > 0
-            or not math.isfinite(t)
-            or t > 1 + max(final_tolerance, 2 * se if math.isfinite(se) else 0.0)
-            or (math.isfinite(res.mala_acceptance) and res.mala_acceptance < min_acc)
-        )
-        if not hot:
+        # lengthened first if its temperature is too noisy to judge, as the pilots are
+        res, caught = _estimate_precise(model, loss_fn, data, cfg, seed=seed + 1000, n=n,
+                                        temperature_se=t_se_target, max_draws=max_draws)
+        cfg = res.config
+        runs.append((res, caught))
+        diag = _diagnostics(res)
+        if _passes(diag, final_tolerance, min_acc, max_slack=math.inf):
             break
         if len(runs) > max_step_downs:
             res, caught = min(runs, key=lambda rc: rc[0].temperature
@@ -379,8 +386,9 @@ def estimate_llc_calibrated(
             break
         smaller = cfg.step_size / 1.8
         notes.append(
-            f"the estimate at step {cfg.step_size:.3g} ran hot (temperature {t:.2f} +- {se:.2f}, "
-            f"{n_div} diverged chains): rerun at step {smaller:.3g}"
+            f"the estimate at step {cfg.step_size:.3g} ran hot (temperature "
+            f"{res.temperature:.2f} +- {res.temperature_stderr:.2f}, {diag['n_diverged']} "
+            f"diverged chains): rerun at step {smaller:.3g}"
         )
         cfg = replace(cfg, step_size=smaller)
     for w in caught:  # the returned run's own warnings, once
@@ -388,3 +396,9 @@ def estimate_llc_calibrated(
     if notes:
         res = replace(res, warnings=(*notes, *res.warnings))
     return res, cal
+
+
+_CALIBRATE_DEFAULTS = {
+    k: p.default for k, p in inspect.signature(calibrate_sgld).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}

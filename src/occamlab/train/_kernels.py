@@ -196,10 +196,10 @@ def linear_cross_entropy(
         or flat_t.numel() == 0
     ):
         return F.cross_entropy(F.linear(flat_h, weight), flat_t)
-    if int(flat_t.min()) < 0 or int(flat_t.max()) >= weight.shape[0]:
+    lo, hi = (int(v) for v in torch.aminmax(flat_t))
+    if lo < 0 or hi >= weight.shape[0]:
         raise IndexError(
-            f"targets must be class ids in [0, {weight.shape[0]}), got values in "
-            f"[{int(flat_t.min())}, {int(flat_t.max())}]"
+            f"targets must be class ids in [0, {weight.shape[0]}), got values in [{lo}, {hi}]"
         )
     out: torch.Tensor = _LinearCrossEntropy.apply(flat_h, weight, flat_t, need_h, need_w)
     return out
