@@ -275,3 +275,38 @@ def test_losses_at_w_star_are_those_of_each_minibatch(linreg) -> None:  # type: 
                 want = torch.stack([loss(linreg.model(x[i]), y[i]) for i in idx]).double()
                 torch.testing.assert_close(run.init_trace[:, t], want, rtol=1e-5, atol=1e-7)
                 torch.randn((c, d), generator=replay)
+
+
+def test_models_with_an_ensemble_forward_run_their_chains_through_it() -> None:
+    """occamlab's Transformer evaluates all chains in one ensemble pass: the chains take the
+    same path as with one model copy each (to float32 rounding), the backend is recorded, a
+    weight-refined run (other parameters fixed) works, and the per-chain numbers do not depend
+    on the thread count."""
+    from occamlab.train import ModelConfig, Transformer
+
+    model = Transformer(ModelConfig(vocab_size=6, context=8, d_model=16, n_layer=1, n_head=2),
+                        seed=0).eval()
+    seq = torch.randint(0, 6, (400, 9), generator=torch.Generator().manual_seed(3))
+    data = (seq[:, :-1], seq[:, 1:])
+    kw = dict(step_size=1e-4, gamma=100.0, n_chains=4, n_draws=40, n_burnin=5, batch_size=16,
+              sampler="sgld")
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ens = estimate_llc(model, _token_ce, data, SGLDConfig(**kw), seed=1)
+        copies = estimate_llc(model, _token_ce, data, SGLDConfig(**kw, vectorize=False), seed=1)
+        part = estimate_llc(model, _token_ce, data,
+                            SGLDConfig(**kw, params=("blocks.0.mlp.fc.weight", "ln_f.bias")),
+                            seed=1)
+        torch.set_num_threads(2)  # two groups of two chains, one kernel thread each
+        two = estimate_llc(model, _token_ce, data, SGLDConfig(**kw), seed=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(old)
+    assert (ens.chain_backend, copies.chain_backend) == ("ensemble", "copies")
+    assert ens.vectorized and not copies.vectorized
+    assert ens.llc_per_chain == pytest.approx(copies.llc_per_chain, rel=1e-4)
+    assert ens.llc_per_chain == two.llc_per_chain  # bit for bit
+    assert part.chain_backend == "ensemble" and part.n_params == 16 * 64 + 16
+    assert math.isfinite(part.llc) and part.llc < ens.llc
+    assert LLCResult.from_dict(json.loads(json.dumps(ens.to_dict()))).chain_backend == "ensemble"

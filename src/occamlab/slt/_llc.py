@@ -71,7 +71,10 @@ class SGLDConfig:
         A chain stops when ``n beta (L_B(w) - L_B(w*))`` exceeds it or turns non-finite;
         ``None`` means ``1000 + 10 d`` (far above the ``~ d/2`` of a healthy chain).
     vectorize : bool or None
-        Run chains together with ``torch.func.vmap`` (``None``: try, else go sequential).
+        Run the chains together: through the model's ``ensemble_forward(params, x)`` when it
+        has one (occamlab's ``Transformer``), else with ``torch.func.vmap``. ``None``: the
+        ensemble forward if present, else try ``vmap``, else one model copy per chain;
+        ``False``: model copies.
     """
 
     step_size: float = 3e-3
@@ -177,6 +180,7 @@ class LLCResult(Rendered):
     loss_trace: tuple[tuple[float, ...], ...] = field(default_factory=tuple, repr=False)
     llc_trace: tuple[tuple[float, ...], ...] = field(default_factory=tuple, repr=False)
     vectorized: bool = True
+    chain_backend: str = ""  # "ensemble", "vmap" or "copies": how the chains were evaluated
 
     @property
     def trustworthy(self) -> bool:
@@ -206,6 +210,7 @@ class LLCResult(Rendered):
             "loss_trace": [list(t) for t in self.loss_trace],
             "llc_trace": [list(t) for t in self.llc_trace],
             "vectorized": self.vectorized,
+            "chain_backend": self.chain_backend,
         }
         return jsonable(d)
 
@@ -236,6 +241,7 @@ class LLCResult(Rendered):
             loss_trace=tuple(tuple(f(v) for v in t) for t in d.get("loss_trace", [])),
             llc_trace=tuple(tuple(f(v) for v in t) for t in d.get("llc_trace", [])),
             vectorized=bool(d.get("vectorized", True)),
+            chain_backend=str(d.get("chain_backend", "")),
         )
 
     def _tables(self) -> list[Table]:
@@ -502,6 +508,7 @@ def estimate_llc(
         loss_trace=tuple(tuple(float(v) for v in row) for row in losses),
         llc_trace=tuple(tuple(float(v) for v in row) for row in kept),
         vectorized=run.vectorized,
+        chain_backend=run.backend,
     )
 
 

@@ -62,6 +62,7 @@ class ChainRun:
     weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] (full batch only, else nan)
     final: dict[str, torch.Tensor]  # name -> (C, *shape) parameters after the last step
     vectorized: bool
+    backend: str  # "ensemble" (the model's ensemble_forward), "vmap" or "copies"
     n_steps: int
 
 
@@ -109,6 +110,7 @@ class _Sequential:
     """
 
     vectorized = False
+    backend = "copies"
 
     def __init__(
         self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor, threads: int = 1
@@ -172,6 +174,7 @@ class _Vectorized:
     """All chains in one ``vmap``-ed forward pass (``functional_call``), one backward pass."""
 
     vectorized = True
+    backend = "vmap"
 
     def __init__(
         self, loss_one: Callable[..., torch.Tensor], layout: _Layout, W: torch.Tensor
@@ -185,11 +188,90 @@ class _Vectorized:
     ) -> torch.Tensor:
         dims = (0, None, None) if full else (0, 0, 0)
         with torch.enable_grad():
-            w = self.W.detach().requires_grad_(True)
-            vals = vmap(self.loss_one, in_dims=dims)(self.layout.views(w), xb, yb)
-            (g,) = torch.autograd.grad(vals.sum(), w)
-        out.copy_(g)
+            ps = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W).items()}
+            vals = vmap(self.loss_one, in_dims=dims)(ps, xb, yb)
+            gs = torch.autograd.grad(vals.sum(), list(ps.values()), materialize_grads=True)
+        torch.cat([g.reshape(out.shape[0], -1) for g in gs], dim=1, out=out)
         return vals.detach()
+
+
+class _Ensemble:
+    """All chains through the model's own ``ensemble_forward(params, x)``, one backward pass.
+
+    The protocol: ``params`` maps every parameter name of the model to a ``(C, *shape)`` tensor
+    (member ``c`` at chain ``c``'s weights), ``x`` is ``(C, B, ...)``, and the result is the C
+    outputs ``(C, B, ...)`` (``occamlab.train.Transformer`` implements it). With ``threads > 1``
+    the chains are split into that many groups, each run in its own thread with one kernel
+    thread (each chain's numbers do not depend on the grouping).
+    """
+
+    vectorized = True
+    backend = "ensemble"
+
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor,
+        threads: int = 1,
+    ) -> None:
+        self.forward = model.ensemble_forward
+        self.loss_fn = loss_fn
+        self.layout = layout
+        self.W = W
+        self.fixed = {
+            k: p.detach() for k, p in model.named_parameters() if k not in set(layout.names)
+        }
+        c = W.shape[0]
+        self.threads = max(1, min(int(threads), c))
+        bounds = [round(j * c / self.threads) for j in range(self.threads + 1)]
+        self.groups = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        self.pool: ThreadPoolExecutor | None = None
+        self.saved_threads = torch.get_num_threads()
+        if self.threads > 1:
+            torch.set_num_threads(1)
+            self.pool = ThreadPoolExecutor(self.threads)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+            torch.set_num_threads(self.saved_threads)
+
+    def _group(
+        self, a: int, b: int, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor,
+        vals: torch.Tensor, full: bool,
+    ) -> None:
+        k = b - a
+        with torch.enable_grad():
+            # one leaf per parameter tensor (a gradient through views of one (C, d) leaf would
+            # materialize a zero-filled (C, d) tensor per parameter tensor)
+            moving = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W[a:b]).items()}
+            params = {n: v.expand(k, *v.shape) for n, v in self.fixed.items()}
+            params.update(moving)
+            xg = xb.expand(k, *xb.shape) if full else xb[a:b]
+            yg = yb.expand(k, *yb.shape) if full else yb[a:b]
+            outs = self.forward(params, xg)
+            losses = torch.stack([self.loss_fn(outs[i], yg[i]) for i in range(k)])
+            gs = torch.autograd.grad(losses.sum(), list(moving.values()), materialize_grads=True)
+        torch.cat([g.reshape(k, -1) for g in gs], dim=1, out=out[a:b])
+        vals[a:b] = losses.detach()
+
+    def __call__(
+        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
+    ) -> torch.Tensor:
+        vals = torch.empty(out.shape[0], dtype=out.dtype)
+        if self.pool is None:
+            for a, b in self.groups:
+                self._group(a, b, xb, yb, out, vals, full)
+        else:
+            jobs = [self.pool.submit(self._group, a, b, xb, yb, out, vals, full)
+                    for a, b in self.groups]
+            for job in jobs:
+                job.result()
+        return vals
+
+
+def has_ensemble_forward(model: nn.Module) -> bool:
+    """The model evaluates C copies of itself at once (see :class:`_Ensemble`)."""
+    return callable(getattr(model, "ensemble_forward", None))
 
 
 def _slow_fallback(caught: list[warnings.WarningMessage]) -> bool:
@@ -252,9 +334,11 @@ def run_chains(
     ``n beta (L_B - L_B(w*))`` above ``divergence_threshold``) are stopped: they are reset to
     ``w*`` and their step is recorded, and the caller leaves them out.
 
-    ``vectorize``: ``True`` runs the chains through ``torch.func.vmap``, ``False`` one model copy
-    per chain; ``None`` tries ``vmap`` on the first step and keeps it unless an operation has no
-    batching rule (torch then loops over the chains itself, slower than the copies).
+    ``vectorize``: ``True`` runs the chains together: through the model's own
+    ``ensemble_forward`` when it has one (see :class:`_Ensemble`), else ``torch.func.vmap``;
+    ``False`` one model copy per chain; ``None`` uses ``ensemble_forward`` when present, else
+    tries ``vmap`` on the first step and keeps it unless an operation has no batching rule
+    (torch then loops over the chains itself, slower than the copies).
     """
     state: dict[str, torch.Tensor] = {
         k: v.detach() for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
@@ -278,9 +362,10 @@ def run_chains(
     W = center.unsqueeze(0).repeat(c, 1).contiguous()  # (C, d): every chain's parameters
     G = torch.empty_like(W)  # gradients of the minibatch loss
 
-    evaluate: _Sequential | _Vectorized | None = None
+    evaluate: _Sequential | _Vectorized | _Ensemble | None = None
     budget = torch.get_num_threads()  # the caller's CPU budget: chains share it
-    if vectorize is not False:
+    ensemble = vectorize is not False and has_ensemble_forward(model)
+    if vectorize is not False and not ensemble:
         evaluate = _Vectorized(loss_one, layout, W)
 
     # L_B(w*) from per-example losses at w* when that costs less than a forward per step
@@ -314,7 +399,9 @@ def run_chains(
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
 
     try:
-        if evaluate is None:  # built inside the try: its thread pool is always closed
+        if ensemble:  # built inside the try: its thread pool is always closed
+            evaluate = _Ensemble(model, loss_fn, layout, W, budget)
+        elif evaluate is None:
             evaluate = _Sequential(model, loss_fn, layout, W, budget)
         for t in range(n_steps):
             if full:
@@ -323,7 +410,7 @@ def run_chains(
                 assert batch_size is not None
                 idx = torch.randint(0, n, (c, batch_size), generator=generator, device=x.device)
                 xb, yb = x[idx], y[idx]
-            if t == 0 and vectorize is None:  # try vmap; keep it unless torch loops
+            if t == 0 and vectorize is None and not ensemble:  # try vmap; keep it unless torch loops
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     try:
@@ -411,7 +498,7 @@ def run_chains(
                 if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
                     W[~alive] = center
     finally:
-        if isinstance(evaluate, _Sequential):
+        if isinstance(evaluate, _Sequential | _Ensemble):
             evaluate.close()
     final = {k: v.clone() for k, v in layout.views(W).items()}
     return ChainRun(
@@ -423,6 +510,7 @@ def run_chains(
         weighted_temperature=_weighted(vir_sum, g2_sum, n_acc),
         final=final,
         vectorized=evaluate.vectorized,
+        backend=evaluate.backend,
         n_steps=n_steps,
     )
 

@@ -8,12 +8,14 @@ the token and position embeddings (and an untied unembedding); for ``d_mlp = 4 d
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._config import ModelConfig
+from ._ensemble import causal_attention, ensemble_linear, gelu_tanh
 from ._kernels import Linear, linear, linear_cross_entropy
 
 __all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token"]
@@ -124,6 +126,53 @@ class Transformer(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.ln_f(x)
+
+    def ensemble_forward(
+        self, params: Mapping[str, torch.Tensor], idx: torch.Tensor
+    ) -> torch.Tensor:
+        """Logits of C models of this architecture at once, each at its own weights.
+
+        ``params`` maps every parameter name of this model (``dict(self.named_parameters())``)
+        to a tensor with a leading ensemble axis, ``(C, *shape)``; ``idx`` is ``(C, B, T)``
+        (member ``c`` reads ``idx[c]``). Returns ``(C, B, T, V)``, equal to
+        ``stack([functional_call(self, params[c], idx[c])])`` up to float rounding, in one pass
+        per layer instead of C (occamlab.slt runs its SGLD chains through it). Differentiable
+        with respect to ``params``.
+        """
+        cfg = self.config
+        missing = [k for k, _ in self.named_parameters() if k not in params]
+        if missing:
+            raise KeyError(f"ensemble_forward: no value for parameters {missing}")
+        if idx.dim() != 3:
+            raise ValueError(f"ensemble_forward: idx must be (C, B, T), got {tuple(idx.shape)}")
+        C, B, T = idx.shape
+        if T > cfg.context:
+            raise ValueError(f"sequence length {T} exceeds the model's context {cfg.context}")
+        d, V, H = cfg.d_model, cfg.vocab_size, cfg.n_head
+        eps = cfg.layer_norm_eps
+
+        def norm(x: torch.Tensor, name: str) -> torch.Tensor:
+            xh = F.layer_norm(x, (d,), None, None, eps)
+            return torch.addcmul(params[name + ".bias"].unsqueeze(1), xh,
+                                 params[name + ".weight"].unsqueeze(1))
+
+        def lin(x: torch.Tensor, name: str) -> torch.Tensor:
+            return ensemble_linear(x, params[name + ".weight"], params.get(name + ".bias"))
+
+        wte = params["wte.weight"]  # (C, V, d)
+        rows = idx + (torch.arange(C, device=idx.device) * V).view(C, 1, 1)
+        x = F.embedding(rows.reshape(C, B * T), wte.reshape(C * V, d))
+        x = (x.view(C, B, T, d) + params["wpe.weight"][:, None, :T]).view(C, B * T, d)
+        for i in range(cfg.n_layer):
+            p = f"blocks.{i}."
+            qkv = lin(norm(x, p + "ln1"), p + "attn.qkv")  # (C, B T, 3 d)
+            # (3, C, B, H, T, hd) in one copy; q, k, v are contiguous slices of it
+            qkv = qkv.view(C, B, T, 3, H, d // H).permute(3, 0, 1, 4, 2, 5).contiguous()
+            y = causal_attention(qkv[0], qkv[1], qkv[2])
+            x = x + lin(y.transpose(2, 3).reshape(C, B * T, d), p + "attn.proj")
+            x = x + lin(gelu_tanh(lin(norm(x, p + "ln2"), p + "mlp.fc")), p + "mlp.proj")
+        head = wte if self.head is None else params["head.weight"]
+        return ensemble_linear(norm(x, "ln_f"), head).view(C, B, T, V)
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy in nats."""
