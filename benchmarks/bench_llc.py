@@ -122,21 +122,21 @@ def dln_case() -> Case:
                 km.model, km.loss_fn, x, y, x.shape[0], rows, dv_loss, DLN)
 
 
-def ours(c: Case, seed: int):  # type: ignore[no-untyped-def]
+def ours(c: Case, seed: int, draws: int | None = None):  # type: ignore[no-untyped-def]
     s = c.s
     cfg = SGLDConfig(step_size=s["lr"], gamma=s["gamma"], nbeta=c.nbeta, n_chains=s["chains"],
-                     n_draws=s["draws"], n_burnin=s["burnin"], batch_size=s["batch"],
+                     n_draws=draws or s["draws"], n_burnin=s["burnin"], batch_size=s["batch"],
                      sampler="sgld")
     t0 = time.perf_counter()
     res = estimate_llc(c.model, c.loss_fn, (c.x, c.y), cfg, seed=seed, n=c.n)
     return res, time.perf_counter() - t0
 
 
-def devinterp_run(c: Case, seed: int, *, iid: bool):  # type: ignore[no-untyped-def]
+def devinterp_run(c: Case, seed: int, *, iid: bool, draws: int | None = None):  # type: ignore[no-untyped-def]
     from datasets import Dataset
     from devinterp.slt.llc import llc as dv_llc
 
-    s = c.s
+    s = {**c.s, "draws": draws or c.s["draws"]}
     steps = s["draws"] + s["burnin"]
     if iid:  # an i.i.d. resample exactly as long as one chain's run: the loader never cycles
         g = torch.Generator().manual_seed(10_000 + seed)
@@ -175,6 +175,28 @@ def floor_seconds(c: Case) -> float:
     return best
 
 
+LONG_DRAWS = 1000
+
+
+def marginal(c: Case, short_draws: int) -> dict:
+    """Steady-state draws per second at one thread: the extra draws of a long run (LONG_DRAWS
+    per chain) over the default run, divided by the extra time. It leaves out each tool's fixed
+    costs (devinterp's include two gc.collect() per chain, about 0.2 s each in this process)."""
+    s = c.s
+    extra = s["chains"] * (LONG_DRAWS - s["draws"])
+    best_o = best_d = float("inf")
+    for seed in range(2):
+        _, short_o = ours(c, seed)
+        _, long_o = ours(c, seed, LONG_DRAWS)
+        best_o = min(best_o, long_o - short_o)
+        _, short_d = devinterp_run(c, seed, iid=True)
+        _, long_d = devinterp_run(c, seed, iid=True, draws=LONG_DRAWS)
+        best_d = min(best_d, long_d - short_d)
+    r = {"occamlab_draws_per_s": extra / best_o, "devinterp_draws_per_s": extra / best_d}
+    r["ratio"] = r["occamlab_draws_per_s"] / r["devinterp_draws_per_s"]
+    return r
+
+
 def mean_se(v: list[float]) -> tuple[float, float]:
     a = np.asarray(v)
     return float(a.mean()), float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else float("nan")
@@ -190,10 +212,10 @@ def run_case(c: Case, seeds: int) -> dict:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         t_o, t_d = [], []
-        vectorized = None
+        vectorized, backend = None, ""
         for seed in range(seeds):  # interleaved, so that load changes hit both alike
             res, dt = ours(c, seed)
-            vectorized = res.vectorized
+            vectorized, backend = res.vectorized, res.chain_backend
             t_o.append(dt)
             dv, dt = devinterp_run(c, seed, iid=True)
             t_d.append(dt)
@@ -201,10 +223,12 @@ def run_case(c: Case, seeds: int) -> dict:
                 est_o.append(res.llc)
                 est_d.append(dv["llc"])
         t = {"occamlab_draws_per_s": draws / min(t_o), "devinterp_draws_per_s": draws / min(t_d),
-             "floor_draws_per_s": 1.0 / floor_seconds(c), "occamlab_vectorized": vectorized}
+             "floor_draws_per_s": 1.0 / floor_seconds(c), "occamlab_vectorized": vectorized,
+             "occamlab_chain_backend": backend}
         t["ratio"] = t["occamlab_draws_per_s"] / t["devinterp_draws_per_s"]
         out["threads"][threads] = t
     torch.set_num_threads(1)
+    out["marginal_1_thread"] = marginal(c, draws)
     t1, t2 = out["threads"][1], out["threads"][2]
     best_o = max(t1["occamlab_draws_per_s"], t2["occamlab_draws_per_s"])
     best_d = max(t1["devinterp_draws_per_s"], t2["devinterp_draws_per_s"])
@@ -251,8 +275,13 @@ def main() -> int:
                   f"backward alone: {t['floor_draws_per_s']:.0f}/s; occamlab vectorized: "
                   f"{t['occamlab_vectorized']}")
         print(f"  speedup: {r['speedup_1_thread']:.2f}x at one thread, {r['speedup_best']:.2f}x "
-              f"best against best (the floor allows {r['speedup_floor_1_thread']:.1f}x at one "
-              "thread)")
+              f"best against best (one plain forward+backward per draw would allow "
+              f"{r['speedup_floor_1_thread']:.1f}x at one thread); occamlab's chains: "
+              f"{t1['occamlab_chain_backend']}")
+        mg = r["marginal_1_thread"]
+        print(f"  steady state (one thread, extra draws of a {LONG_DRAWS}-draw run): occamlab "
+              f"{mg['occamlab_draws_per_s']:.0f}/s, devinterp {mg['devinterp_draws_per_s']:.0f}/s,"
+              f" ratio {mg['ratio']:.2f}x")
         print(f"  llc over {args.seeds} seeds: occamlab {o['mean']:.1f} +- {o['stderr']:.1f}, "
               f"devinterp (i.i.d. batches) {d['mean']:.1f} +- {d['stderr']:.1f}; z = "
               f"{r['agreement_z']:.2f}")

@@ -200,73 +200,39 @@ class _Ensemble:
 
     The protocol: ``params`` maps every parameter name of the model to a ``(C, *shape)`` tensor
     (member ``c`` at chain ``c``'s weights), ``x`` is ``(C, B, ...)``, and the result is the C
-    outputs ``(C, B, ...)`` (``occamlab.train.Transformer`` implements it). With ``threads > 1``
-    the chains are split into that many groups, each run in its own thread with one kernel
-    thread (each chain's numbers do not depend on the grouping).
+    outputs ``(C, B, ...)`` (``occamlab.train.Transformer`` implements it). The caller's thread
+    budget goes to the kernels, which split the chains' batched products between threads (on
+    the benchmark's transformers that scales better than a thread per group of chains).
     """
 
     vectorized = True
     backend = "ensemble"
 
-    def __init__(
-        self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor,
-        threads: int = 1,
-    ) -> None:
+    def __init__(self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor) -> None:
         self.forward = model.ensemble_forward
         self.loss_fn = loss_fn
         self.layout = layout
         self.W = W
-        self.fixed = {
-            k: p.detach() for k, p in model.named_parameters() if k not in set(layout.names)
-        }
-        c = W.shape[0]
-        self.threads = max(1, min(int(threads), c))
-        bounds = [round(j * c / self.threads) for j in range(self.threads + 1)]
-        self.groups = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-        self.pool: ThreadPoolExecutor | None = None
-        self.saved_threads = torch.get_num_threads()
-        if self.threads > 1:
-            torch.set_num_threads(1)
-            self.pool = ThreadPoolExecutor(self.threads)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-            self.pool = None
-            torch.set_num_threads(self.saved_threads)
-
-    def _group(
-        self, a: int, b: int, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor,
-        vals: torch.Tensor, full: bool,
-    ) -> None:
-        k = b - a
-        with torch.enable_grad():
-            # one leaf per parameter tensor (a gradient through views of one (C, d) leaf would
-            # materialize a zero-filled (C, d) tensor per parameter tensor)
-            moving = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W[a:b]).items()}
-            params = {n: v.expand(k, *v.shape) for n, v in self.fixed.items()}
-            params.update(moving)
-            xg = xb.expand(k, *xb.shape) if full else xb[a:b]
-            yg = yb.expand(k, *yb.shape) if full else yb[a:b]
-            outs = self.forward(params, xg)
-            losses = torch.stack([self.loss_fn(outs[i], yg[i]) for i in range(k)])
-            gs = torch.autograd.grad(losses.sum(), list(moving.values()), materialize_grads=True)
-        torch.cat([g.reshape(k, -1) for g in gs], dim=1, out=out[a:b])
-        vals[a:b] = losses.detach()
+        moving = set(layout.names)
+        self.fixed = {k: p.detach() for k, p in model.named_parameters() if k not in moving}
 
     def __call__(
         self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
     ) -> torch.Tensor:
-        vals = torch.empty(out.shape[0], dtype=out.dtype)
-        if self.pool is None:
-            for a, b in self.groups:
-                self._group(a, b, xb, yb, out, vals, full)
-        else:
-            jobs = [self.pool.submit(self._group, a, b, xb, yb, out, vals, full)
-                    for a, b in self.groups]
-            for job in jobs:
-                job.result()
-        return vals
+        c = out.shape[0]
+        with torch.enable_grad():
+            # one leaf per parameter tensor (a gradient through views of one (C, d) leaf would
+            # materialize a zero-filled (C, d) tensor per parameter tensor)
+            moving = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W).items()}
+            params = {n: v.expand(c, *v.shape) for n, v in self.fixed.items()}
+            params.update(moving)
+            if full:
+                xb, yb = xb.expand(c, *xb.shape), yb.expand(c, *yb.shape)
+            outs = self.forward(params, xb)
+            losses = torch.stack([self.loss_fn(outs[i], yb[i]) for i in range(c)])
+            gs = torch.autograd.grad(losses.sum(), list(moving.values()), materialize_grads=True)
+        torch.cat([g.reshape(c, -1) for g in gs], dim=1, out=out)
+        return losses.detach()
 
 
 def has_ensemble_forward(model: nn.Module) -> bool:
@@ -400,7 +366,7 @@ def run_chains(
 
     try:
         if ensemble:  # built inside the try: its thread pool is always closed
-            evaluate = _Ensemble(model, loss_fn, layout, W, budget)
+            evaluate = _Ensemble(model, loss_fn, layout, W)
         elif evaluate is None:
             evaluate = _Sequential(model, loss_fn, layout, W, budget)
         for t in range(n_steps):
@@ -498,7 +464,7 @@ def run_chains(
                 if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
                     W[~alive] = center
     finally:
-        if isinstance(evaluate, _Sequential | _Ensemble):
+        if isinstance(evaluate, _Sequential):
             evaluate.close()
     final = {k: v.clone() for k, v in layout.views(W).items()}
     return ChainRun(
