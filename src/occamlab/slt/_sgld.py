@@ -209,7 +209,7 @@ class _Ensemble:
     backend = "ensemble"
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor) -> None:
-        self.forward = model.ensemble_forward
+        self.forward: Callable[..., torch.Tensor] = getattr(model, "ensemble_forward")  # noqa: B009
         self.loss_fn = loss_fn
         self.layout = layout
         self.W = W
