@@ -22,7 +22,7 @@ __all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token
 
 
 class Attention(nn.Module):
-    """Causal multi-head self-attention through ``scaled_dot_product_attention``."""
+    """Causal multi-head self-attention (``causal_attention``: SDPA above 64 tokens)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -35,7 +35,7 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
         shape = (B, T, self.n_head, C // self.n_head)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))  # (B, H, T, C/H)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, C/H)
+        y = causal_attention(q, k, v)  # (B, H, T, C/H)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -47,7 +47,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # tanh-approximate GELU, as GPT-2 ("gelu_new"), so the export is exact
-        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+        return self.proj(gelu_tanh(self.fc(x)))
 
 
 class Block(nn.Module):
