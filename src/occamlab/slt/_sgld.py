@@ -27,8 +27,9 @@ data) and checked against the chains' first step, which starts at ``w*``; where 
 Implementation: the state of all chains is one ``(C, d)`` tensor, so that a step's update,
 noise and diagnostics are a handful of tensor operations whatever the number of parameter
 tensors. Gradients come from one model copy per chain whose parameters are views into that
-tensor (plain autograd), or, for models whose every operation has a ``torch.func.vmap`` batching
-rule, from one vectorized forward over the chains and one backward pass.
+tensor (plain autograd), or from one pass over all chains and one backward pass: through the
+model's own ``ensemble_forward`` (occamlab's transformers), or ``torch.func.vmap`` for models whose
+every operation has a batching rule.
 """
 
 from __future__ import annotations
@@ -365,9 +366,9 @@ def run_chains(
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
 
     try:
-        if ensemble:  # built inside the try: its thread pool is always closed
+        if ensemble:
             evaluate = _Ensemble(model, loss_fn, layout, W)
-        elif evaluate is None:
+        elif evaluate is None:  # built inside the try: its thread pool is always closed
             evaluate = _Sequential(model, loss_fn, layout, W, budget)
         for t in range(n_steps):
             if full:

@@ -8,11 +8,11 @@ cheap: below about 10^5 parameters a forward and backward pass is mostly per-ope
 The pieces have hand-written backward passes that allocate few temporaries (on a CPU, every
 freshly allocated large tensor costs page faults):
 
-* :func:`ensemble_linear` -- ``x[c] W[c]^T + b[c]``; oneDNN's matmul per member where the product
-  is large enough to pay for the call (it runs the AVX-512 kernels that MKL does not use on AMD
-  CPUs), one batched ``bmm`` otherwise;
+* :func:`ensemble_linear` -- ``x[c] W[c]^T + b[c]`` as one batched product (``bmm``; one oneDNN
+  call per member measured no faster in the sampler);
 * :func:`gelu_tanh` -- GPT-2's tanh-approximate GELU, written as ``x sigmoid(2u)`` (the same
-  function: ``(1 + tanh u) / 2 = sigmoid(2u)``), whose sigmoid is a vectorized kernel;
+  function: ``(1 + tanh u) / 2 = sigmoid(2u)``), whose sigmoid is a vectorized kernel (torch's
+  ``tanh`` is not, on this CPU); above a million elements torch's one-pass kernel;
 * :func:`causal_attention` -- softmax attention for short contexts (scores materialized, the
   softmax through ``exp2``); longer contexts use ``scaled_dot_product_attention``.
 
@@ -28,75 +28,17 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._kernels import _LP, _transformed
+from ._kernels import _transformed
 
 __all__ = ["causal_attention", "ensemble_linear", "gelu_tanh"]
 
-# per-member multiply-adds above which one oneDNN call per member beats one MKL bmm (measured on
-# the 2-core AMD EPYC: 480 x 16 x 64 is faster batched, 480 x 48 x 48 per member)
-_PER_MEMBER_MACS = 1 << 20
 _ATTENTION_MAX_T = 64  # scores (N, T, T) materialized up to here; SDPA beyond
+# the sigmoid GELU makes several passes over memory: faster than torch's one-pass tanh kernel up
+# to about a million elements (1.3-1.7x at 2.6e5-1e6), slower from 4e6 (0.66x at 2 threads)
+_GELU_MAX_NUMEL = 1 << 20
 _LOG2E = 1.4426950408889634
 _K = math.sqrt(2.0 / math.pi)
 _A, _B = 2.0 * _K, 2.0 * _K * 0.044715  # sigmoid(x (A + B x^2)) = (1 + tanh(u)) / 2
-
-
-def _per_member(x: torch.Tensor, w: torch.Tensor) -> bool:
-    c, n, i = x.shape
-    return (
-        _LP is not None
-        and x.dtype == torch.float32
-        and w.dtype == torch.float32
-        and x.device.type == "cpu"
-        and n * i * w.shape[1] >= _PER_MEMBER_MACS
-    )
-
-
-def _stack(parts: list[torch.Tensor]) -> torch.Tensor:
-    return parts[0].unsqueeze(0) if len(parts) == 1 else torch.stack(parts)
-
-
-def _mm_nt(a: torch.Tensor, b: torch.Tensor, per_member: bool) -> torch.Tensor:
-    """``a[c] @ b[c].T`` for every member: ``a`` (C, m, k), ``b`` (C, n, k) -> (C, m, n)."""
-    if per_member:
-        return _stack([_LP(a[c], b[c], None, "none", [], None) for c in range(a.shape[0])])  # type: ignore[misc]
-    return torch.bmm(a, b.transpose(1, 2))
-
-
-class _EnsembleLinear(torch.autograd.Function):
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
-    ) -> torch.Tensor:
-        ctx.save_for_backward(x, w)
-        ctx.has_bias = b is not None
-        if _per_member(x, w):
-            return _stack([
-                _LP(x[c], w[c], None if b is None else b[c], "none", [], None)  # type: ignore[misc]
-                for c in range(x.shape[0])
-            ])
-        if b is None:
-            return torch.bmm(x, w.transpose(1, 2))
-        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, g: torch.Tensor) -> Any:  # type: ignore[override]
-        x, w = ctx.saved_tensors
-        g = g.contiguous()
-        per = _per_member(x, w)
-        gx = gw = gb = None
-        if ctx.needs_input_grad[0]:  # g[c] W[c]
-            gx = _mm_nt(g, w.transpose(1, 2), per)
-        if ctx.needs_input_grad[1]:  # g[c]^T x[c]
-            # oneDNN copies transposed operands: only worth it for 32+ input features
-            if per and x.shape[2] >= 32:
-                gw = _mm_nt(g.transpose(1, 2), x.transpose(1, 2), True)
-            else:
-                gw = torch.bmm(g.transpose(1, 2), x)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = g.sum(1)
-        return gx, gw, gb
 
 
 def ensemble_linear(
@@ -130,7 +72,7 @@ class _GeluTanh(torch.autograd.Function):
 
 def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     """GPT-2's GELU, ``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2``, as ``F.gelu(tanh)``."""
-    if _transformed() or x.dtype != torch.float32:
+    if _transformed() or x.dtype != torch.float32 or x.numel() > _GELU_MAX_NUMEL:
         return F.gelu(x, approximate="tanh")
     y: torch.Tensor = _GeluTanh.apply(x)
     return y
