@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from occamlab.train import ModelConfig, Transformer
-from occamlab.train._ensemble import causal_attention, ensemble_linear, gelu_tanh
+from occamlab.train._ensemble import causal_attention, ensemble_linear
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -93,14 +93,6 @@ def test_ensemble_forward_rejects_bad_input() -> None:
 
 
 def test_kernels_match_torch() -> None:
-    x = (2.0 * torch.randn(3, 50, 17, generator=_gen(0))).requires_grad_(True)
-    g = torch.randn(3, 50, 17, generator=_gen(1))
-    ours, ref = gelu_tanh(x), F.gelu(x, approximate="tanh")
-    assert (ours - ref).abs().max().item() <= 1e-6
-    (a,) = torch.autograd.grad(ours, x, g)
-    (b,) = torch.autograd.grad(ref, x, g)
-    assert (a - b).abs().max().item() <= 1e-5
-
     q, k, v = (torch.randn(2, 3, 13, 8, generator=_gen(i)).requires_grad_(True) for i in (2, 3, 4))
     ours = causal_attention(q, k, v)
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)

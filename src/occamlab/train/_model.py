@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._config import ModelConfig
-from ._ensemble import causal_attention, ensemble_linear, gelu_tanh
+from ._ensemble import causal_attention, ensemble_linear
 from ._kernels import Linear, linear, linear_cross_entropy
 
 __all__ = ["Transformer", "n_params", "n_params_non_embedding", "flops_per_token"]
@@ -47,7 +47,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # tanh-approximate GELU, as GPT-2 ("gelu_new"), so the export is exact
-        return self.proj(gelu_tanh(self.fc(x)))
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
 
 
 class Block(nn.Module):
@@ -170,7 +170,8 @@ class Transformer(nn.Module):
             qkv = qkv.view(C, B, T, 3, H, d // H).permute(3, 0, 1, 4, 2, 5).contiguous()
             y = causal_attention(qkv[0], qkv[1], qkv[2])
             x = x + lin(y.transpose(2, 3).reshape(C, B * T, d), p + "attn.proj")
-            x = x + lin(gelu_tanh(lin(norm(x, p + "ln2"), p + "mlp.fc")), p + "mlp.proj")
+            h = F.gelu(lin(norm(x, p + "ln2"), p + "mlp.fc"), approximate="tanh")
+            x = x + lin(h, p + "mlp.proj")
         head = wte if self.head is None else params["head.weight"]
         return ensemble_linear(norm(x, "ln_f"), head).view(C, B, T, V)
 
