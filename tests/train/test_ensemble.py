@@ -88,6 +88,8 @@ def test_ensemble_forward_rejects_bad_input() -> None:
                                torch.zeros(2, 3, 8, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(C, B, T\)"):
         model.ensemble_forward(params, torch.zeros(3, 8, dtype=torch.long))
+    with pytest.raises(IndexError, match=r"\[0, 5\), got values in \[0, 5\]"):
+        model.ensemble_forward(params, torch.full((2, 3, 8), 5, dtype=torch.long).tril_())
     with pytest.raises(ValueError, match="exceeds the model's context"):
         model.ensemble_forward(params, torch.zeros(2, 3, 9, dtype=torch.long))
 

@@ -150,6 +150,10 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence length {T} exceeds the model's context {cfg.context}")
         d, V, H = cfg.d_model, cfg.vocab_size, cfg.n_head
         eps = cfg.layer_norm_eps
+        if idx.numel():  # the members' tables are stacked: an id >= V would read the next one's
+            lo, hi = (int(v) for v in torch.aminmax(idx))
+            if lo < 0 or hi >= V:
+                raise IndexError(f"token ids must be in [0, {V}), got values in [{lo}, {hi}]")
 
         def norm(x: torch.Tensor, name: str) -> torch.Tensor:
             xh = F.layer_norm(x, (d,), None, None, eps)
