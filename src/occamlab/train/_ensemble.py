@@ -82,7 +82,12 @@ class _CausalAttention(torch.autograd.Function):
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Causal softmax attention over the last two axes of ``(..., T, hd)`` tensors."""
     t, hd = q.shape[-2], q.shape[-1]
-    if t > _ATTENTION_MAX_T or _transformed() or q.dtype != torch.float32:
+    if (
+        not 0 < t <= _ATTENTION_MAX_T
+        or q.dtype != torch.float32
+        or q.device.type != "cpu"
+        or _transformed()
+    ):
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     lead = q.shape[:-2]
     y: torch.Tensor = _CausalAttention.apply(
