@@ -101,6 +101,16 @@ class _Layout:
             off += n
         return out
 
+    def leaves(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of the chains' state ``w`` (C, d), each its own gradient leaf (a gradient taken
+        through views of one (C, d) leaf would build a zero-filled (C, d) tensor per view)."""
+        return {k: v.requires_grad_(True) for k, v in self.views(w).items()}
+
+    @staticmethod
+    def flat_grads(gs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        """Write the leaves' gradients into ``out`` (C, d) in layout order."""
+        torch.cat([g.reshape(out.shape[0], -1) for g in gs], dim=1, out=out)
+
 
 class _Sequential:
     """One model copy per chain; its sampled parameters are views of that chain's row of ``W``.
@@ -189,10 +199,10 @@ class _Vectorized:
     ) -> torch.Tensor:
         dims = (0, None, None) if full else (0, 0, 0)
         with torch.enable_grad():
-            ps = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W).items()}
+            ps = self.layout.leaves(self.W)
             vals = vmap(self.loss_one, in_dims=dims)(ps, xb, yb)
             gs = torch.autograd.grad(vals.sum(), list(ps.values()), materialize_grads=True)
-        torch.cat([g.reshape(out.shape[0], -1) for g in gs], dim=1, out=out)
+        self.layout.flat_grads(gs, out)
         return vals.detach()
 
 
@@ -222,9 +232,7 @@ class _Ensemble:
     ) -> torch.Tensor:
         c = out.shape[0]
         with torch.enable_grad():
-            # one leaf per parameter tensor (a gradient through views of one (C, d) leaf would
-            # materialize a zero-filled (C, d) tensor per parameter tensor)
-            moving = {n: v.requires_grad_(True) for n, v in self.layout.views(self.W).items()}
+            moving = self.layout.leaves(self.W)
             params = {n: v.expand(c, *v.shape) for n, v in self.fixed.items()}
             params.update(moving)
             if full:
@@ -232,7 +240,7 @@ class _Ensemble:
             outs = self.forward(params, xb)
             losses = torch.stack([self.loss_fn(outs[i], yb[i]) for i in range(c)])
             gs = torch.autograd.grad(losses.sum(), list(moving.values()), materialize_grads=True)
-        torch.cat([g.reshape(c, -1) for g in gs], dim=1, out=out)
+        self.layout.flat_grads(gs, out)
         return losses.detach()
 
 
