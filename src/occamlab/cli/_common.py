@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from occamlab._render import jsonable
+from occamlab._io import atomic_write_text, json_text
 from occamlab.errors import ConfigError
 
-__all__ = ["write_json", "atomic_write_bytes", "atomic_write_text", "parse_kv", "add_json_option"]
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+__all__ = ["write_json", "parse_kv", "add_json_option"]
 
 
 def write_json(obj: Any, dest: str) -> None:
     """Write ``obj`` (made JSON-safe) to file ``dest``, or to standard output when ``dest == '-'``."""
-    text = json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n"
+    text = json_text(obj)
     if dest == "-":
         sys.stdout.write(text)
     else:

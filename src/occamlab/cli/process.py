@@ -6,7 +6,8 @@ import argparse
 import io
 from typing import Any
 
-from occamlab.cli._common import add_json_option, atomic_write_bytes, parse_kv, write_json
+from occamlab._io import atomic_write_bytes
+from occamlab.cli._common import add_json_option, parse_kv, write_json
 from occamlab.errors import ConfigError
 
 __all__ = ["register"]

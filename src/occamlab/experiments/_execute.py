@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from occamlab._threads import single_thread_env
 from occamlab.store import RunStore, provenance
 
 from ._registry import get_experiment
@@ -30,8 +31,7 @@ from ._registry import get_experiment
 __all__ = ["Task", "Outcome", "Backend", "LocalBackend", "InlineBackend", "execute",
            "RunTimeout", "THREAD_ENV"]
 
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+THREAD_ENV = single_thread_env()
 
 
 class RunTimeout(Exception):

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from occamlab._io import atomic_write_json
 from occamlab.reports import Section, write_report
 from occamlab.scaling import (
     Chinchilla,
@@ -130,12 +130,7 @@ def run(config: ScalingDemoConfig, *, progress: Any = print) -> DemoOutput:
          "statistic behind it; thresholds are arguments of occamlab.scaling.classify_downstream."],
         [down], claims=[", ".join(f"{k}: {v}" for k, v in counts.items())]))
 
-    res_path = out / "results.json"
-    from occamlab._render import jsonable
-
-    tmp = res_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(jsonable(results), indent=1, allow_nan=False))
-    tmp.replace(res_path)
+    res_path = atomic_write_json(out / "results.json", results, indent=1)
     report = write_report(out / "report.html", "occamlab demo: scaling laws on real measurements", sections,
                           subtitle="Porian et al. 2024 and Gadre et al. 2024 (MIT)")
     summary = {"chinchilla_params": ch.params, "approach3_a": alloc.a, "isoflop_a_tuned": iso_t.a,

@@ -66,14 +66,6 @@ def build_report(title: str, sections: Sequence[Section], *, subtitle: str = "")
 
 def write_report(path: str | Path, title: str, sections: Sequence[Section], *, subtitle: str = "") -> Path:
     """Write the report atomically to ``path`` and return it."""
-    import os
-    import tempfile
+    from occamlab._io import atomic_write_text
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = build_report(title, sections, subtitle=subtitle)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, build_report(title, sections, subtitle=subtitle))

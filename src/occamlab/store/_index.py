@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from occamlab._io import atomic_write_bytes, atomic_write_text
 from occamlab.errors import ConfigError
 
 from ._store import RunStore
@@ -66,20 +68,16 @@ def export_index(df: Any, dest: str | os.PathLike[str], *, format: str | None = 
     if fmt not in FORMATS:
         raise ConfigError(f"cannot tell the export format of {str(path)!r}; use --format "
                           f"{'|'.join(FORMATS)} (got {format!r})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        elif fmt == "parquet":
-            try:
-                df.to_parquet(tmp, index=False)
-            except ImportError:
-                raise ConfigError("Parquet export needs pyarrow: pip install 'occamlab[parquet]'"
-                                  ) from None
-        else:
-            tmp.write_text(df.to_json(orient="records", indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if fmt == "csv":
+        atomic_write_text(path, df.to_csv(index=False))
+    elif fmt == "parquet":
+        buf = io.BytesIO()
+        try:
+            df.to_parquet(buf, index=False)
+        except ImportError:
+            raise ConfigError("Parquet export needs pyarrow: pip install 'occamlab[parquet]'"
+                              ) from None
+        atomic_write_bytes(path, buf.getvalue())
+    else:
+        atomic_write_text(path, df.to_json(orient="records", indent=1) + "\n")
     return fmt

@@ -13,10 +13,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from occamlab._threads import THREAD_VARS
+
 __all__ = ["provenance", "git_commit"]
 
 PACKAGES = ("occamlab", "numpy", "scipy", "pandas", "torch", "safetensors", "pyarrow")
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from occamlab._io import atomic_write_text
 from occamlab.errors import DataError, OccamError
 
 __all__ = ["RunStore", "StoreVersionError", "run_id", "canonical_json", "STATUSES",
@@ -61,10 +62,9 @@ def run_id(experiment: str, config: dict[str, Any]) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write a file through a temporary name and a rename (never half a file)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write a file through a temporary name and a rename (never half a file); not fsynced: a run
+    folder is committed as a whole by renames, and a lost status after a power cut reads pending."""
+    atomic_write_text(path, text, fsync=False)
 
 
 def _read_json(path: Path) -> Any:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from occamlab._io import atomic_dir
 from occamlab.errors import ConfigError, DataError
 
 from ._config import ModelConfig
@@ -56,9 +55,7 @@ def save_checkpoint(
     Returns the checkpoint path. An existing checkpoint at ``path`` is replaced atomically.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
+    with atomic_dir(path) as tmp:
         tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         save_file(tensors, tmp / "model.safetensors", metadata={"format": FORMAT})
         meta: dict[str, Any] = {"format": FORMAT, "model": model.config.to_dict()}
@@ -84,18 +81,6 @@ def save_checkpoint(
                 tmp / "trainable.safetensors",
                 metadata={"format": FORMAT},
             )
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

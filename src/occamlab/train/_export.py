@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from occamlab._io import atomic_dir
 from occamlab.errors import ConfigError
 
 from ._checkpoint import load_checkpoint
@@ -99,10 +100,7 @@ def export_transformers(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"export destination {str(out)!r} exists and is not empty")
-    tmp = out.with_name(f".{out.name}.tmp")
     hf = to_transformers(model)
-    hf.save_pretrained(tmp, safe_serialization=True)
-    if out.exists():
-        out.rmdir()
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:
+        hf.save_pretrained(tmp, safe_serialization=True)
     return out

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from occamlab._io import atomic_write_json
 from occamlab.errors import ConfigError, DataError
 
 from ._checkpoint import load_checkpoint, load_optimizer_state, load_trainable, save_checkpoint
@@ -327,11 +328,7 @@ def fit(
         config=record,
     )
     if out_dir is not None:
-        from occamlab._render import jsonable
-
-        tmp = out_dir / ".summary.json.tmp"
-        tmp.write_text(json.dumps(jsonable(result.to_dict()), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, out_dir / "summary.json")
+        atomic_write_json(out_dir / "summary.json", result.to_dict())
     return final, result
 
 
