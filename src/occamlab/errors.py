@@ -17,6 +17,7 @@ __all__ = [
     "ConvergenceWarning",
     "OccamWarning",
     "suggest",
+    "check_seed",
 ]
 
 
@@ -52,3 +53,20 @@ def suggest(name: str, allowed: Iterable[str]) -> str:
         return f" (did you mean {same_case[0]!r}?)"
     match = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_seed(seed: object, *, name: str = "seed") -> int:
+    """The one seed rule of occamlab: every function that draws random numbers takes a keyword-only
+    ``seed: int = 0``, a non-negative integer (same seed, same result; nothing is drawn from a
+    global generator). Returns ``seed`` as an ``int``; anything else is a :class:`ConfigError`.
+
+    >>> check_seed(3)
+    3
+    """
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {seed!r}")
+    if int(seed) >= 2**63:
+        raise ConfigError(f"{name} must be below 2**63, got {seed!r}")
+    return int(seed)
