@@ -9,6 +9,7 @@ types, with ``from_dict`` to round-trip). A result describes itself once, as a l
 from __future__ import annotations
 
 import abc
+import dataclasses
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -97,7 +98,33 @@ def html_table(table: Table) -> str:
 
 
 class Rendered(abc.ABC):
-    """Mixin: ``__str__`` and ``_repr_html_`` from the subclass's ``_tables()``."""
+    """Base of every result type: ``__str__`` and ``_repr_html_`` from the subclass's
+    ``_tables()``, and ``to_dict``/``from_dict`` by reflection over the dataclass fields.
+
+    ``to_dict`` writes every field as plain JSON (:func:`jsonable`: tuples as lists, nested
+    results through their own ``to_dict``, a non-finite float as ``null``); ``from_dict`` reads it
+    back through the fields' type hints (``null`` in a ``float`` field is ``nan``), so the JSON
+    schema of a result is its field list, whatever the values. A field declared with
+    ``metadata={"json": False}`` is left out (and must have a default).
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON types (see the class docstring)."""
+        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if f.metadata.get("json", True)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Any:
+        """Rebuild the result from :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        DataError
+            An unknown or missing key, or a value of the wrong type.
+        """
+        from occamlab._config import from_plain
+
+        return from_plain(cls, d)
 
     @abc.abstractmethod
     def _tables(self) -> list[Table]:
@@ -132,4 +159,7 @@ def jsonable(obj: Any) -> Any:
         return [jsonable(v) for v in obj]
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.metadata.get("json", True)}
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON")

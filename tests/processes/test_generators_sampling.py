@@ -40,7 +40,7 @@ def test_analytic_two_state_generator_is_exact_and_beats_lohr(p: float) -> None:
 def test_search_finds_a_generator_at_least_as_good_as_the_analytic_one() -> None:
     bm = build_process("binary-markov", {"p": 0.4, "q": 0.4})
     r = minimal_generator(bm, 2, n_starts=4, seed=0)
-    assert r.found and r.max_word_error <= 1e-6 and r.word_length == 4
+    assert r.converged and r.max_word_error <= 1e-6 and r.word_length == 4
     assert r.generative_complexity <= two_state_generator(0.4).state_entropy() + 1e-5
     assert r.generative_complexity >= r.excess_entropy - 1e-9  # E <= C_g
     # Independent check of the reported generator on longer words than the search used.
@@ -51,7 +51,7 @@ def test_search_finds_a_generator_at_least_as_good_as_the_analytic_one() -> None
 
 def test_one_state_generator_of_a_non_iid_process_is_infeasible() -> None:
     r = minimal_generator(build_process("golden-mean"), 1, n_starts=2, seed=0)
-    assert not r.found and r.generative_complexity is None
+    assert not r.converged and r.generative_complexity is None
 
 
 def test_compare_sweep_reproduces_the_seed_claim() -> None:

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import typing
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from occamlab._config import config_keys, config_types
 from occamlab.errors import ConfigError, suggest
 
 __all__ = ["Experiment", "EXPERIMENTS", "get_experiment", "config_keys", "config_types",
-           "is_int_type", "register_experiment"]
+           "register_experiment"]
 
 EXPERIMENTS: dict[str, str] = {
     "train": "occamlab.experiments.train",
@@ -66,29 +66,3 @@ def get_experiment(name: str) -> Experiment:
         raise ConfigError(f"unknown experiment {name!r}{suggest(name, EXPERIMENTS)}; "
                           f"registered: {', '.join(sorted(EXPERIMENTS))}")
     return Experiment(name, importlib.import_module(EXPERIMENTS[name]))
-
-
-def config_types(cls: type, prefix: str = "") -> dict[str, Any]:
-    """Dotted field name -> type hint of dataclass ``cls``, nested dataclasses expanded."""
-    hints = typing.get_type_hints(cls)
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            out.update(config_types(tp, f"{prefix}{f.name}."))  # type: ignore[arg-type]
-        else:
-            out[f"{prefix}{f.name}"] = tp
-    return out
-
-
-def config_keys(cls: type, prefix: str = "") -> list[str]:
-    """Dotted names of the fields of dataclass ``cls``, nested dataclasses expanded."""
-    return list(config_types(cls, prefix))
-
-
-def is_int_type(tp: Any) -> bool:
-    """``int`` or ``int | None``."""
-    if tp is int:
-        return True
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return len(args) == 1 and args[0] is int

@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from occamlab._toml import parse_scalar, read_toml
+from occamlab._config import flatten, is_int_type, parse_scalar, read_toml, set_dotted
 from occamlab.errors import ConfigError, suggest
 from occamlab.store import run_id
 
-from ._registry import get_experiment, is_int_type
+from ._registry import get_experiment
 
 __all__ = ["SweepSpec", "PlannedRun", "load_spec", "parse_spec", "expand_values"]
 
@@ -93,7 +93,7 @@ class SweepSpec:
                 point.update(part)
             cfg = copy.deepcopy(self.base)
             for k, v in point.items():
-                _set(cfg, k, v)
+                set_dotted(cfg, k, v)
             try:
                 full = exp.config_dict(cfg)
             except ConfigError as exc:
@@ -106,23 +106,6 @@ class SweepSpec:
         if not runs:
             raise ConfigError(f"{self.source}: the sweep is empty")
         return runs
-
-
-def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
-
-
-def _flat_keys(d: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.extend(_flat_keys(v, f"{prefix}{k}."))
-        else:
-            out.append(f"{prefix}{k}")
-    return out
 
 
 def expand_values(key: str, spec: Any, *, source: str = "spec",
@@ -185,7 +168,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = "spec",
             raise ConfigError(f"{source}: unknown {what} {key!r}{suggest(key, allowed)} for "
                               f"experiment {exp.name!r}")
 
-    for k in _flat_keys(base):
+    for k in flatten(base):
         check(k, "base key")
     axes = {}
     for k, v in axes_raw.items():
@@ -211,7 +194,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = "spec",
         if k in axes:
             axes[k] = [v]
         else:
-            _set(base, k, v)
+            set_dotted(base, k, v)
     retries = data.get("retries", 0)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise ConfigError(f"{source}: retries must be a non-negative integer, got {retries!r}")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.processes._generators import minimal_generator
 from occamlab.processes._info import analyze
@@ -53,13 +53,6 @@ class CompareResult(Rendered):
     lohr_beats_cmu: list[float] | None
     generator_beats_cmu: list[float] | None
     lohr_crossover: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CompareResult:
-        return cls(**d)
 
     def summary(self) -> list[str]:
         out = []
@@ -142,7 +135,7 @@ def compare(
     params: Mapping[str, Any] | None = None,
     states: int = 2,
     n_starts: int = 2,
-    seed: int | None = 0,
+    seed: int = 0,
     word_tol: float = 1e-6,
 ) -> CompareResult:
     """Sweep one parameter; compare ``C_mu`` with the best ``states``-state generator.
@@ -176,14 +169,14 @@ def compare(
         info = infos[i]
         return minimal_generator(
             presentations[i], states, n_starts=starts,
-            seed=None if seed is None else seed + i, warm_starts=warm,
+            seed=seed + i, warm_starts=warm,
             statistical_complexity=info.statistical_complexity,
             excess_entropy=info.excess_entropy, word_tol=word_tol,
             target_states=info.n_causal_states,
         )
 
     def warm_of(r: Any) -> list[np.ndarray]:
-        return [np.asarray(r.matrices)] if r is not None and r.found else []
+        return [np.asarray(r.matrices)] if r is not None and r.converged else []
 
     # Forward pass with random starts, warm-started from the previous value; then a backward
     # pass warm-started from the next value (cheap: one start), keeping the better generator.
@@ -193,7 +186,7 @@ def compare(
         back = warm_of(gens[i + 1])
         if back:
             r = search(i, back, 0)
-            if r.found and (not gens[i].found
+            if r.converged and (not gens[i].converged
                             or r.generative_complexity < gens[i].generative_complexity):
                 gens[i] = r
     for pres, info, r in zip(presentations, infos, gens, strict=True):

@@ -14,11 +14,10 @@ the spread of independent chains.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.processes._mixed_state import mixed_state_graph
 from occamlab.processes._presentation import Presentation, entropy_bits
@@ -42,14 +41,7 @@ class EntropyRateEstimate(Rendered):
     length: int
     n_chains: int
     n_steps: int
-    seed: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EntropyRateEstimate:
-        return cls(**d)
+    seed: int
 
     def _tables(self) -> list[Table]:
         return [Table(
@@ -98,7 +90,7 @@ def estimate_entropy_rate(
     n_chains: int = 32,
     burn_in: int = 200,
     length: int = 12,
-    seed: int | None = 0,
+    seed: int = 0,
 ) -> EntropyRateEstimate:
     """Blackwell-measure estimate of ``h_mu`` with exact finite-L bounds.
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.processes._generators import minimal_generator
 from occamlab.processes._info import analyze
@@ -36,13 +36,6 @@ class GeneratorMap(Rendered):
     generator_entropy: list[list[float | None]]
     excess_entropy: list[list[float | None]]
     states: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GeneratorMap:
-        return cls(**d)
 
     def gain(self) -> np.ndarray:
         """``C_mu - C_g^(k)`` per grid point (NaN where no generator was found), bits."""
@@ -104,7 +97,7 @@ def generator_map(
     *,
     states: int = 2,
     n_starts: int = 2,
-    seed: int | None = 0,
+    seed: int = 0,
     word_tol: float = 1e-6,
 ) -> GeneratorMap:
     """Best ``states``-state generator of ``name`` at every grid point (see module docs)."""
@@ -119,12 +112,12 @@ def generator_map(
         info = infos[i][j]
         pres = build_process(name, {x_param: x_values[i], y_param: y_values[j]})
         r = minimal_generator(pres, states, n_starts=starts, warm_starts=warm,
-                              seed=None if seed is None else seed + i * ny + j,
+                              seed=seed + i * ny + j,
                               statistical_complexity=info.statistical_complexity,
                               excess_entropy=info.excess_entropy, word_tol=word_tol,
                               target_states=info.n_causal_states)
         old = best[i][j]
-        if r.found and (old is None or r.generative_complexity < old.generative_complexity):
+        if r.converged and (old is None or r.generative_complexity < old.generative_complexity):
             best[i][j] = r
 
     def warm(i: int, j: int) -> list[np.ndarray]:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares, minimize
 
-from occamlab._render import Rendered, Table, jsonable
-from occamlab.errors import ConfigError
+from occamlab._render import Rendered, Table
+from occamlab.errors import ConfigError, check_seed
 from occamlab.processes._presentation import Presentation, entropy_bits, stationary_of
 
 __all__ = ["GeneratorResult", "minimal_generator"]
@@ -33,7 +33,8 @@ __all__ = ["GeneratorResult", "minimal_generator"]
 
 @dataclass(frozen=True)
 class GeneratorResult(Rendered):
-    """Best k-state generator found (bits). ``found`` is False when no start was feasible."""
+    """Best k-state generator found (bits). ``converged`` is False when no start was
+    feasible (no generator of the process within ``word_tol`` was found)."""
 
     process: str
     params: dict[str, Any]
@@ -48,19 +49,12 @@ class GeneratorResult(Rendered):
     word_tol: float
     n_starts: int
     n_feasible: int
-    found: bool
-    seed: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GeneratorResult:
-        return cls(**d)
+    converged: bool
+    seed: int
 
     @property
     def beats_prediction(self) -> bool:
-        return bool(self.found and self.generative_complexity is not None
+        return bool(self.converged and self.generative_complexity is not None
                     and self.generative_complexity < self.statistical_complexity - 1e-9)
 
     def presentation(self) -> Presentation:
@@ -73,7 +67,7 @@ class GeneratorResult(Rendered):
                  self.excess_entropy, self.max_word_error, self.word_length]]
         notes = [f"{self.n_feasible} of {self.n_starts} starts feasible (max word error <= "
                  f"{self.word_tol:g} over all words of length {self.word_length})"]
-        if self.found:
+        if self.converged:
             notes.append("beats the predictive model (C_g < C_mu)" if self.beats_prediction
                          else "does not beat the predictive model")
         tables = [Table(f"Minimal {self.states}-state generator of {self.process}",
@@ -137,7 +131,7 @@ def minimal_generator(
     *,
     word_length: int | None = None,
     n_starts: int = 12,
-    seed: int | None = 0,
+    seed: int = 0,
     word_tol: float = 1e-6,
     warm_starts: Sequence[np.ndarray] = (),
     statistical_complexity: float | None = None,
@@ -218,7 +212,7 @@ def minimal_generator(
         f = batch(np.vstack([z[None, :], z[None, :] + steps]), mu)
         return float(f[0]), (f[1:] - f[0]) / _FD_STEP
 
-    gen = np.random.default_rng(seed)
+    gen = np.random.default_rng(check_seed(seed))
     starts = [np.asarray(w, float).transpose(1, 0, 2).reshape(-1) for w in warm_starts]
     starts += [gen.dirichlet(np.full(A * k, 0.7), size=k).ravel() for _ in range(n_starts)]
     bounds = [(0.0, 1.0)] * (k * A * k)
@@ -249,7 +243,7 @@ def minimal_generator(
             process=presentation.name, params=dict(presentation.params), states=k,
             generative_complexity=None, statistical_complexity=float(statistical_complexity),
             excess_entropy=excess_entropy, matrices=None, stationary=None, max_word_error=None,
-            word_length=L, word_tol=word_tol, n_starts=len(starts), n_feasible=0, found=False,
+            word_length=L, word_tol=word_tol, n_starts=len(starts), n_feasible=0, converged=False,
             seed=seed,
         )
     H, T, e = best
@@ -262,7 +256,7 @@ def minimal_generator(
         statistical_complexity=float(statistical_complexity), excess_entropy=excess_entropy,
         matrices=T.tolist(), stationary=pi.tolist(),
         max_word_error=float(np.abs(_words_of(T, pi, L) - target).max()), word_length=L,
-        word_tol=word_tol, n_starts=len(starts), n_feasible=n_feasible, found=True, seed=seed,
+        word_tol=word_tol, n_starts=len(starts), n_feasible=n_feasible, converged=True, seed=seed,
     )
 
 

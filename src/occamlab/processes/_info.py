@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.processes._cryptic import cryptic_order
 from occamlab.processes._entropy_rate import estimate_entropy_rate
@@ -70,19 +70,6 @@ class ProcessInfo(Rendered):
     tol: float
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = jsonable(self.__dict__)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ProcessInfo:
-        d = dict(d)
-        for key in ("entropy_rate_bounds", "excess_entropy_bounds"):
-            b = d.get(key)
-            d[key] = None if b is None else (float(b[0]), float(b[1]))
-        d["notes"] = tuple(d.get("notes", ()))
-        return cls(**d)
-
     def _tables(self) -> list[Table]:
         exact = "exact" if self.excess_entropy_exact else (
             f"bounds {self.excess_entropy_bounds}" if self.excess_entropy_bounds
@@ -122,7 +109,7 @@ def analyze(
     max_states: int = DEFAULT_MAX_STATES,
     max_depth: int | None = None,
     method: str = "auto",
-    seed: int | None = 0,
+    seed: int = 0,
 ) -> ProcessInfo:
     """Compute ``C_mu``, ``h_mu``, ``E``, crypticity and the causal-state count of a process.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
 from occamlab.processes._presentation import Presentation
 
 __all__ = ["Samples", "sample"]
@@ -66,7 +66,7 @@ def sample(
     length: int,
     *,
     batch: int = 1,
-    seed: int | None = None,
+    seed: int = 0,
     rng: np.random.Generator | None = None,
     beliefs: bool = False,
     blocks: int | None = None,
@@ -100,7 +100,7 @@ def sample(
         raise ConfigError(f"batch must be >= 1, got {batch}")
     if blocks is not None and blocks < 1:
         raise ConfigError(f"blocks must be >= 1, got {blocks}")
-    gen = rng if rng is not None else np.random.default_rng(seed)
+    gen = rng if rng is not None else np.random.default_rng(check_seed(seed))
     T = presentation.matrices
     A, n = T.shape[0], T.shape[1]
     pi = presentation.stationary_distribution()
@@ -144,7 +144,8 @@ def sample(
     bel = _beliefs(T, pi, symbols, K) if beliefs else None
     return Samples(
         symbols=np.ascontiguousarray(symbols), states=states, beliefs=bel,
-        symbol_names=presentation.symbols, state_names=presentation.states, seed=seed,
+        symbol_names=presentation.symbols, state_names=presentation.states,
+        seed=None if rng is not None else seed,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from occamlab._config import flatten as _flatten
 from occamlab._io import atomic_write_bytes, atomic_write_text
 from occamlab.errors import ConfigError
 
@@ -19,17 +19,9 @@ FORMATS = ("csv", "parquet", "json")
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"d_model": 8}}`` -> ``{"model.d_model": 8}`` (lists kept as JSON text)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        elif isinstance(v, list | tuple):
-            out[key] = json.dumps(v)
-        else:
-            out[key] = v
-    return out
+    """``{"model": {"d_model": 8}}`` -> ``{"model.d_model": 8}`` (lists kept as JSON text: one
+    cell of the index)."""
+    return _flatten(d, prefix, lists_as_json=True)
 
 
 def load_index(store: RunStore | str | os.PathLike[str], *, status: str | None = None) -> Any:

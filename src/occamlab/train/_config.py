@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from occamlab._toml import parse_scalar, read_toml
-from occamlab.errors import ConfigError, suggest
+from occamlab._config import apply_overrides, config_from_dict, load_dotted
+from occamlab.errors import ConfigError
 
 __all__ = ["ModelConfig", "DataConfig", "TrainConfig", "config_from_dict", "load_config"]
 
@@ -176,88 +174,7 @@ class TrainConfig:
 
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with dotted-key overrides, e.g. ``replace(**{"model.d_model": 32})``."""
-        return config_from_dict(type(self), _apply_overrides(self.to_dict(), overrides))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: cannot use {value!r} (expected {tp})")
-    if isinstance(value, str) and tp is not str:
-        value = parse_scalar(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        if isinstance(value, float) and not value.is_integer():
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover
-
-
-
-
-def config_from_dict(cls: type, d: Mapping[str, Any], *, where: str = "", source: str = "") -> Any:
-    """Build the frozen dataclass ``cls`` from a (nested) mapping, checking every key and type."""
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"{source}{where or 'config'} must be a table, got {d!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs: dict[str, Any] = {}
-    for key, value in d.items():
-        full = f"{where}.{key}" if where else str(key)
-        if key not in names:
-            allowed = ", ".join(names)
-            raise ConfigError(
-                f"{source}unknown config key {full!r}{suggest(str(key), names)}; "
-                f"allowed{' in ' + where if where else ''}: {allowed}"
-            )
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = config_from_dict(tp, value, where=full, source=source)  # type: ignore[arg-type]
-        else:
-            kwargs[key] = _coerce(value, tp, full)
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}{exc}") from None
-
-
-def _apply_overrides(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    for dotted, value in overrides.items():
-        parts = dotted.split(".")
-        node = out
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {} if p not in node else node[p]
-                if not isinstance(node[p], dict):
-                    raise ConfigError(f"--set {dotted}: {p!r} is not a table")
-            node = node[p]
-        node[parts[-1]] = value
-    return out
+        return config_from_dict(type(self), apply_overrides(self.to_dict(), overrides))
 
 
 def load_config(
@@ -271,12 +188,6 @@ def load_config(
         The file is missing or not TOML, a key is unknown (with the nearest allowed one), or a
         value has the wrong type or range.
     """
-    data: dict[str, Any] = {}
-    source = ""
-    if path is not None:
-        source = f"{Path(path)}: "
-        data = read_toml(path)
-    if overrides:
-        data = _apply_overrides(data, dict(overrides))
-        source = source or "--set: "
+    data = load_dotted(path, overrides)
+    source = f"{Path(path)}: " if path is not None else ("--set: " if overrides else "")
     return config_from_dict(TrainConfig, data, source=source)
