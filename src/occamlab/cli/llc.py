@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from occamlab._toml import parse_scalar, read_toml
+from occamlab._config import parse_scalar, read_toml
 from occamlab.cli._common import add_json_option, parse_kv, write_json
 from occamlab.errors import ConfigError, DataError
 
