@@ -24,6 +24,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,11 @@ def _decode(value: Any, tp: Any, key: str, strict: bool) -> Any:
         if own is not None:
             return own(value)
         return _build(tp, value, key, strict, source="")
+    if tp is Fraction:
+        try:
+            return Fraction(value)
+        except (TypeError, ValueError, ZeroDivisionError):
+            raise err(f"{key} must be an exact fraction such as '7/2', got {value!r}") from None
     if isinstance(tp, type) and tp.__module__ == "numpy" and tp.__name__ == "ndarray":
         import numpy as np
 

@@ -14,6 +14,7 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,8 @@ class Rendered(abc.ABC):
 def jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, tuples and nested containers to plain JSON types.
 
-    Non-finite floats become ``None`` (JSON has no NaN); a ``to_dict`` method is used when present.
+    Non-finite floats become ``None`` (JSON has no NaN), a :class:`~fractions.Fraction` its exact
+    text (``"7/2"``); a ``to_dict`` method is used when present, else a dataclass's fields.
     """
     if obj is None or isinstance(obj, str | bool):
         return obj
@@ -153,6 +155,8 @@ def jsonable(obj: Any) -> Any:
         return v if math.isfinite(v) else None
     if isinstance(obj, np.ndarray):
         return jsonable(obj.tolist())
+    if isinstance(obj, Fraction):
+        return str(obj)  # exact: "7/2"
     if isinstance(obj, Mapping):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -94,7 +94,7 @@ def test_every_run_is_validated_before_running() -> None:
         spec.resolve()
     with pytest.raises(ConfigError, match=r"run \(sleep=-1.0\)"):
         parse_spec({"experiment": "noop", "axes": {"sleep": [0.0, -1.0]}}).resolve()
-    with pytest.raises(ConfigError, match="must be of type"):
+    with pytest.raises(ConfigError, match=r"run \(x='a'\): x must be a number, got 'a'"):
         parse_spec({"experiment": "noop", "axes": {"x": ["a"]}}).resolve()
 
 

@@ -162,7 +162,7 @@ def test_result_contract_and_prediction(result_contract) -> None:  # type: ignor
     res = fit(Chinchilla(), data, starts=SMALL_GRID, bootstrap=20)
     result_contract(res)
     d = res.to_dict()
-    for key in ("form", "params", "ci95", "objective", "n_points", "converged", "warnings"):
+    for key in ("form", "params", "ci", "level", "objective", "n_points", "converged", "warnings"):
         assert key in d
     pred = res.predict(N=[1e9, 1e10], D=[2e10, 2e11])
     result_contract(pred)

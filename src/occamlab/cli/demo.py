@@ -17,13 +17,10 @@ def register(sub: Any) -> None:
 
 
 def _run(args: Any) -> int:
-    from occamlab.errors import ConfigError
-    from occamlab.experiments.scaling_demo import ScalingDemoConfig, run
+    from occamlab.experiments.scaling_demo import Config, execute
 
-    if args.bootstrap < 0:
-        raise ConfigError(f"--bootstrap must be >= 0, got {args.bootstrap}")
-    out = run(ScalingDemoConfig(out=args.out, bootstrap=args.bootstrap, seed=args.seed),
-              progress=lambda m: print(m, file=sys.stderr))
+    out = execute(Config(bootstrap=args.bootstrap, seed=args.seed), args.out,
+                  progress=lambda m: print(m, file=sys.stderr))
     s = out.summary
     print("\nSummary")
     print("  Chinchilla (Porian tuned): " + ", ".join(f"{k}={v:.4g}" for k, v in s["chinchilla_params"].items()))

@@ -53,32 +53,22 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from occamlab.train import TrainConfig, finetune, load_config, read_config
+    from occamlab.experiments.finetune import Config, default_train_config, execute
+    from occamlab.train import load_config
 
     overrides = parse_kv(args.set)
     overrides["data.corpus"] = args.data
     if args.config:
-        config = load_config(args.config, overrides)
+        train = load_config(args.config, overrides)
     else:
-        saved = read_config(args.checkpoint).get("train") or {}
-        saved = {k: v for k, v in saved.items() if k != "finetune"}
-        base = TrainConfig.from_dict(saved) if saved else TrainConfig()
-        config = base.replace(**overrides)
+        train = default_train_config(args.checkpoint, overrides)
     mode = args.mode or ("lora" if args.lora_rank is not None else "full")
     if mode != "lora" and args.lora_rank is not None:
         raise ConfigError(f"--lora-rank only applies to --mode lora (got --mode {mode})")
-    _, result = finetune(
-        args.checkpoint,
-        config,
-        mode=mode,
-        lora_rank=args.lora_rank or 8,
-        lora_alpha=args.lora_alpha,
-        lora_modules=args.lora_modules,
-        lora_lr_scale=args.lora_lr_scale,
-        out=args.out,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    config = Config(checkpoint=args.checkpoint, train=train, mode=mode,
+                    lora_rank=args.lora_rank or 8, lora_alpha=args.lora_alpha,
+                    lora_modules=args.lora_modules, lora_lr_scale=args.lora_lr_scale)
+    result = execute(config, args.out, resume=args.resume, progress=not args.no_progress)
     print(result)
     if args.json:
         write_json(result.to_dict(), args.json)

@@ -141,8 +141,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _retry(args: argparse.Namespace) -> int:
     from occamlab.errors import OccamError
-    from occamlab.experiments import PlannedRun, run_sweep
+    from occamlab.experiments import PlannedRun, check_backend, run_sweep
 
+    check_backend(args.jobs, args.backend, args.address)
     store = _open(args)
     ids = [store.resolve(i) for i in args.ids] or [
         r for r in store.ids() if (store.status(r) or ("",))[0] == "failed"]
@@ -156,8 +157,6 @@ def _retry(args: argparse.Namespace) -> int:
             raise OccamError(f"run {rid} is running now; retry it when it has finished")
         runs.append(PlannedRun(rid, rec["experiment"], rec["config"], {}))
         store.mark_pending(rid)
-    if args.address is not None and args.backend != "ray":
-        raise OccamError("--address applies to the Ray backend only (add --backend ray)")
     result = run_sweep(runs, store, jobs=args.jobs, time_limit=args.time_limit, backend=args.backend,
                        address=args.address)
     print(result)

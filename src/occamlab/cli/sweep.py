@@ -67,7 +67,7 @@ def _progress_printer(enabled: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     from occamlab._render import text_table
     from occamlab.errors import ConfigError
-    from occamlab.experiments import load_spec, plan_table, run_sweep
+    from occamlab.experiments import check_backend, load_spec, plan_table, run_sweep
     from occamlab.store import RunStore
 
     spec = load_spec(args.spec, parse_kv(args.set))
@@ -76,11 +76,8 @@ def run(args: argparse.Namespace) -> int:
     limit = spec.time_limit if args.time_limit is None else args.time_limit
     if retries < 0 or (limit is not None and limit <= 0):
         raise ConfigError("--retries must be >= 0 and --time-limit > 0")
-    if args.address is not None and args.backend != "ray":
-        raise ConfigError("--address applies to the Ray backend only (add --backend ray)")
+    check_backend(args.jobs, args.backend, args.address)
     if args.backend == "ray":
-        if args.jobs < 1:
-            raise ConfigError("--jobs must be >= 1 with --backend ray")
         from occamlab.experiments._ray import import_ray
 
         import_ray()  # a missing Ray is an error before anything runs

@@ -46,19 +46,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise ConfigError("--out DIR is required")
-    from occamlab.train import export_transformers, load_config, train
+    from occamlab.experiments.train import execute
+    from occamlab.train import export_transformers, load_config
 
     if args.export:
         path = export_transformers(args.export, args.out)
         print(f"exported {args.export} to {path} (load with transformers.AutoModelForCausalLM)")
         return 0
     config = load_config(args.config, parse_kv(args.set))
-    _, result = train(
-        config,
-        out=args.out,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    result = execute(config, args.out, resume=args.resume, progress=not args.no_progress)
     print(result)
     print(f"\nwrote {args.out}/summary.json, loss_curve.jsonl, best/, last/")
     if args.json:

@@ -1,5 +1,6 @@
 """Experiments: the only place where occamlab's libraries meet. One module per experiment, each with
-a frozen config dataclass and ``run(config)``.
+a frozen ``Config`` dataclass and ``run(config, run_dir) -> RunOutput`` (the contract:
+:mod:`occamlab.experiments._registry`); the command line and sweeps call the same functions.
 
 Sweeps (docs/experiments.md)::
 
@@ -9,6 +10,7 @@ Sweeps (docs/experiments.md)::
     result = run_sweep(spec.resolve(), "sweep-store", jobs=2, backend="ray")  # occamlab[ray]
 """
 
+from ._backends import BACKENDS, check_backend, make_backend
 from ._execute import (
     THREAD_ENV,
     Backend,
@@ -24,16 +26,21 @@ from ._ray import RayBackend
 from ._registry import (
     EXPERIMENTS,
     Experiment,
+    RunOutput,
     config_keys,
     config_types,
     get_experiment,
     register_experiment,
 )
 from ._spec import PlannedRun, SweepSpec, expand_values, load_spec, parse_spec
-from ._sweep import Progress, SweepResult, make_backend, plan_table, run_sweep
+from ._sweep import BackendError, Progress, SweepResult, plan_table, run_sweep
 
 __all__ = [
+    "BACKENDS",
     "Backend",
+    "BackendError",
+    "RunOutput",
+    "check_backend",
     "EXPERIMENTS",
     "Experiment",
     "InlineBackend",

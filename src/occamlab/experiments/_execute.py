@@ -9,7 +9,6 @@ last). Backends only decide where :func:`execute` is called; they satisfy :class
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import multiprocessing
 import os
 import shutil
@@ -24,14 +23,46 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from occamlab._threads import single_thread_env
+from occamlab.errors import ConfigError
 from occamlab.store import RunStore, provenance
 
 from ._registry import get_experiment
 
 __all__ = ["Task", "Outcome", "Backend", "LocalBackend", "InlineBackend", "execute",
-           "RunTimeout", "THREAD_ENV"]
+           "RunTimeout", "THREAD_ENV", "WORKER_DIED", "BACKENDS", "check_backend"]
 
 THREAD_ENV = single_thread_env()
+
+
+WORKER_DIED = "WorkerDied: the process running it died (killed, out of memory or crashed)"
+
+
+BACKENDS = ("local", "ray")
+
+
+def check_backend(jobs: Any, kind: Any = "local", address: Any = None) -> None:
+    """Check the execution settings before anything runs.
+
+    ``jobs`` is a non-negative integer (``0`` runs in this process; at least 1 with Ray),
+    ``kind`` one of :data:`BACKENDS`, and ``address`` (a Ray cluster) only goes with Ray.
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad value and what is allowed.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise ConfigError(f"--jobs must be a non-negative integer, got {jobs!r}")
+    if kind not in BACKENDS:
+        raise ConfigError(f"unknown backend {kind!r}; allowed: {', '.join(BACKENDS)}")
+    if kind == "ray" and jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1 with --backend ray, got {jobs}")
+    if address is not None:
+        if kind != "ray":
+            raise ConfigError("--address applies to the Ray backend only (add --backend ray)")
+        if not isinstance(address, str) or not address.strip():
+            raise ConfigError(f"--address must name a Ray cluster (auto, HOST:PORT, "
+                              f"ray://HOST:10001), got {address!r}")
 
 
 class RunTimeout(Exception):
@@ -113,8 +144,8 @@ def execute(task: Task) -> Outcome:
             if torch is not None:
                 torch.set_num_threads(1)
             with _time_limit(task.time_limit):
-                result = exp.run(exp.make_config(task.config), tmp)
-            json.dumps(result, allow_nan=True)  # the result must be plain JSON
+                output = exp.run(exp.make_config(task.config), tmp)
+            result, files = output.result, list(output.files)
             error = None
         except KeyboardInterrupt:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -123,10 +154,11 @@ def execute(task: Task) -> Outcome:
         except BaseException as exc:  # a run's failure is recorded, not raised
             error = f"{type(exc).__name__}: {exc}".strip()
             (tmp / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
-            result = None
+            result, files = None, []
         elapsed = time.perf_counter() - t0
         env = provenance(task.config)
-        env.update({"experiment": task.experiment, "elapsed_s": elapsed, "attempt": task.attempt})
+        env.update({"experiment": task.experiment, "elapsed_s": elapsed, "attempt": task.attempt,
+                    "files": files})
         if error is None:
             store.finish(claim, tmp, env=env, result=result)
             return Outcome(task.run_id, "done", None, elapsed)
@@ -146,8 +178,9 @@ class LocalBackend:
     """A pool of ``jobs`` worker processes on this machine (spawned, one thread each)."""
 
     def __init__(self, jobs: int = 1) -> None:
-        if jobs < 1:
-            raise ValueError("jobs must be >= 1")
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ConfigError(f"LocalBackend needs jobs >= 1, got {jobs!r} (jobs = 0 runs in "
+                              "this process: InlineBackend)")
         self.jobs = jobs
         self._pool = cf.ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                                             mp_context=multiprocessing.get_context("spawn"))

@@ -33,8 +33,7 @@ from typing import Any
 from occamlab.errors import OccamError
 from occamlab.store import RunStore
 
-from ._execute import THREAD_ENV, Outcome, Task, execute
-from ._sweep import WORKER_DIED
+from ._execute import THREAD_ENV, WORKER_DIED, Outcome, Task, check_backend, execute
 
 __all__ = ["RayBackend", "RayMissingError", "import_ray", "WORKER_DIED"]
 
@@ -78,8 +77,7 @@ class RayBackend:
     """
 
     def __init__(self, jobs: int = 1, *, address: str | None = None) -> None:
-        if not isinstance(jobs, int) or jobs < 1:
-            raise OccamError(f"--jobs must be >= 1 with the Ray backend, got {jobs!r}")
+        check_backend(jobs, "ray", address)
         ray = import_ray()
         self._ray = ray
         self.jobs = jobs

@@ -10,15 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from occamlab._render import Rendered, Table, fmt
-from occamlab.errors import ConfigError
+from occamlab.errors import OccamError
 from occamlab.store import RunStore
 
-from ._execute import Backend, InlineBackend, LocalBackend, Outcome, Task
+from ._backends import make_backend
+from ._execute import WORKER_DIED, Backend, Outcome, Task
 from ._spec import PlannedRun
 
-__all__ = ["SweepResult", "Progress", "run_sweep", "make_backend", "plan_table"]
+__all__ = ["SweepResult", "Progress", "run_sweep", "plan_table", "BackendError"]
 
-WORKER_DIED = "WorkerDied: the process running it died (killed, out of memory or crashed)"
+
+
+class BackendError(OccamError):
+    """The execution backend failed (its workers died); the sweep stopped."""
 
 
 @dataclass(frozen=True)
@@ -59,18 +63,6 @@ class SweepResult(Rendered):
     jobs: int
     failed: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("store", "n_runs", "n_done", "n_skipped", "n_failed",
-                                           "n_retries", "elapsed_s", "jobs")}
-        d["failed"] = [list(f) for f in self.failed]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SweepResult:
-        d = dict(d)
-        d["failed"] = tuple((str(a), str(b)) for a, b in d.get("failed", []))
-        return cls(**d)
-
     def _tables(self) -> list[Table]:
         rows: list[list[Any]] = [["runs", self.n_runs], ["done now", self.n_done],
                 ["already done (skipped)", self.n_skipped], ["failed", self.n_failed],
@@ -78,25 +70,6 @@ class SweepResult(Rendered):
                 ["elapsed (s)", fmt(self.elapsed_s)]]
         notes = [f"store: {self.store}"] + [f"failed {i}: {e}" for i, e in self.failed[:10]]
         return [Table("Sweep", ["", "value"], rows, notes)]
-
-
-BACKENDS = ("local", "ray")
-
-
-def make_backend(jobs: int, kind: str = "local", *, address: str | None = None) -> Backend:
-    """``kind="local"``: ``jobs >= 1`` a process pool of that size, ``0`` this process (no pool).
-    ``kind="ray"``: a :class:`~occamlab.experiments._ray.RayBackend` (Ray imported only then)."""
-    if not isinstance(jobs, int) or jobs < 0:
-        raise ConfigError(f"--jobs must be a non-negative integer, got {jobs!r}")
-    if kind == "ray":
-        from ._ray import RayBackend
-
-        return RayBackend(jobs, address=address)
-    if kind != "local":
-        raise ConfigError(f"unknown backend {kind!r}; allowed: {', '.join(BACKENDS)}")
-    if address is not None:
-        raise ConfigError("--address applies to the Ray backend only (--backend ray)")
-    return InlineBackend() if jobs == 0 else LocalBackend(jobs)
 
 
 def plan_table(runs: Sequence[PlannedRun], store: RunStore | None = None) -> Table:
@@ -230,7 +203,8 @@ def run_sweep(
                 for t in again:
                     submit(by_id[t.run_id], attempt=t.attempt, wait=t.wait)
             elif broken and not own:
-                raise RuntimeError("the backend's workers died; the sweep cannot go on")
+                raise BackendError("the backend's workers died; the sweep cannot go on (its "
+                                   "finished runs are stored: run the same command to resume)")
             report()
     except BaseException:
         if own:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from occamlab.errors import ConfigError, suggest
+from occamlab.errors import ConfigError, check_seed
 
-__all__ = ["Config", "make_config", "run"]
+from ._registry import RunOutput
+
+__all__ = ["Config", "run"]
 
 
 @dataclass(frozen=True)
@@ -34,28 +35,12 @@ class Config:
     crash: bool = False
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         if self.sleep < 0:
             raise ConfigError(f"sleep must be >= 0, got {self.sleep!r}")
 
 
-def make_config(d: dict[str, Any]) -> Config:
-    names = {f.name: f.type for f in fields(Config)}
-    kwargs: dict[str, Any] = {}
-    for k, v in d.items():
-        if k not in names:
-            raise ConfigError(f"unknown config key {k!r}{suggest(k, names)}; "
-                              f"allowed: {', '.join(names)}")
-        tp = names[k]
-        ok = (isinstance(v, str) if tp == "str" else isinstance(v, bool) if tp == "bool" else
-              isinstance(v, int) and not isinstance(v, bool) if tp == "int" else
-              isinstance(v, int | float) and not isinstance(v, bool))
-        if not ok:
-            raise ConfigError(f"{k} must be of type {tp}, got {v!r}")
-        kwargs[k] = float(v) if tp == "float" else v
-    return Config(**kwargs)
-
-
-def run(config: Config, run_dir: Path) -> dict[str, Any]:
+def run(config: Config, run_dir: Path) -> RunOutput:
     if config.sleep:
         time.sleep(config.sleep)
     if config.crash:
@@ -72,4 +57,4 @@ def run(config: Config, run_dir: Path) -> dict[str, Any]:
             fh.write(json.dumps({"x": config.x, "y": config.y, "seed": config.seed}) + "\n")
     with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"step": 0, "value": config.x + config.y}) + "\n")
-    return {"value": config.x + config.y, "seed": config.seed}
+    return RunOutput({"value": config.x + config.y, "seed": config.seed})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from occamlab._io import atomic_write_json
+from occamlab.errors import ConfigError, check_seed
 from occamlab.reports import Section, write_report
 from occamlab.scaling import (
     Chinchilla,
@@ -26,7 +27,9 @@ from occamlab.scaling import (
 )
 from occamlab.scaling._plot import plot_extrapolation, plot_isoflop
 
-__all__ = ["ScalingDemoConfig", "DemoOutput", "run"]
+from ._registry import RunOutput
+
+__all__ = ["Config", "ScalingDemoConfig", "DemoOutput", "execute", "run"]
 
 TUNED = {"dataset": "rw", "hparams": "tuned", "warmup": "short", "decay": "const", "param_count": "standard",
          "val": "val"}
@@ -35,11 +38,39 @@ KAPLAN = {"dataset": "rw", "hparams": "base", "warmup": "long", "decay": "kaplan
 
 
 @dataclass(frozen=True)
-class ScalingDemoConfig:
-    out: str = "demo-out"
+class Config:
+    """The scaling-law demo on published measurements.
+
+    Parameters
+    ----------
+    bootstrap : int
+        Bootstrap resamples of the Chinchilla fit (its intervals).
+    seed : int
+        Seeds the bootstrap and the isoFLOP intervals.
+    downstream_corpus : str
+        Which of Gadre et al.'s pretraining corpora the downstream verdicts use.
+    """
+
     bootstrap: int = 200
     seed: int = 0
     downstream_corpus: str = "rw_original"
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        if isinstance(self.bootstrap, bool) or not isinstance(self.bootstrap, int) or not (
+                0 <= self.bootstrap <= 100_000):
+            raise ConfigError(f"bootstrap must be an integer in [0, 100000], got {self.bootstrap!r}")
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(bootstrap=200)
+
+    @classmethod
+    def full(cls) -> Config:
+        return cls(bootstrap=1000)
+
+
+ScalingDemoConfig = Config  # the name before the experiment contract
 
 
 @dataclass(frozen=True)
@@ -56,11 +87,17 @@ def _select(df: Any, keys: dict[str, str]) -> Any:
     return df[m].copy()
 
 
-def run(config: ScalingDemoConfig, *, progress: Any = print) -> DemoOutput:
-    """Run the demo and write ``report.html``, ``results.json`` and figures under ``config.out``."""
+def run(config: Config, run_dir: Path) -> RunOutput:
+    """The experiment contract: :func:`execute` into ``run_dir``; the result is the summary."""
+    res = execute(config, run_dir, progress=lambda _msg: None)
+    return RunOutput(res.summary, files=("report.html", "results.json"))
+
+
+def execute(config: Config, out_dir: str | Path, *, progress: Any = print) -> DemoOutput:
+    """Run the demo and write ``report.html``, ``results.json`` and figures under ``out_dir``."""
     from occamlab.scaling import extrapolation_check
 
-    out = Path(config.out)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     porian = load_dataset("porian2024")
     tuned, kaplan = _select(porian, TUNED), _select(porian, KAPLAN)

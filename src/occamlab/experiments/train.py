@@ -2,58 +2,70 @@
 
 The run folder receives the training outputs (``best/``, ``last/``, ``loss_curve.jsonl``,
 ``summary.json``) and ``metrics.jsonl`` (one line per step: ``step, tokens, loss, lr`` and
-``val_loss`` on evaluation steps). ``threads = 0`` means one torch thread here: a sweep runs one
-process per core (docs/train.md, Threads). The result holds the summary's scalars:
-``n_params, n_params_non_embedding, n_params_trainable, tokens_seen, steps, final_train_loss,
-final_val_loss, best_val_loss, best_step, stopped_early, tokens_per_second, flops_per_token,
-threads`` (losses in nats per token), plus ``flops = 6 N D`` with N non-embedding parameters and
-D tokens seen (Kaplan et al. 2020's approximation).
+``val_loss`` on evaluation steps). ``threads = 0`` means one torch thread in a sweep's worker: a
+sweep runs one process per core (docs/train.md, Threads). The result holds the summary's scalars
+(:data:`SCALARS`, losses in nats per token), plus ``flops = 6 N D`` with N non-embedding
+parameters and D tokens seen (Kaplan et al. 2020's approximation).
+
+``occam train`` calls :func:`execute` with the same config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from occamlab.train import TrainConfig
+from occamlab.train import TrainConfig, TrainResult
 
-__all__ = ["Config", "make_config", "run"]
+from ._registry import RunOutput
+
+__all__ = ["Config", "SCALARS", "execute", "run", "metrics_logger", "summary"]
 
 Config = TrainConfig
 
 SCALARS = ("n_params", "n_params_non_embedding", "n_params_trainable", "tokens_seen", "steps",
            "final_train_loss", "final_val_loss", "best_val_loss", "best_step", "stopped_early",
            "tokens_per_second", "flops_per_token", "threads")
+FILES = ("summary.json", "loss_curve.jsonl", "best", "last")
 
 
-def make_config(d: dict[str, Any]) -> TrainConfig:
-    return TrainConfig.from_dict(d)
+@contextlib.contextmanager
+def metrics_logger(run_dir: str | Path) -> Iterator[Callable[[Any], None]]:
+    """A training callback that appends one JSON line per step to ``run_dir/metrics.jsonl``."""
+    with open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8") as fh:
+
+        def log(ev: Any) -> None:
+            row = {"step": ev.step, "tokens": ev.tokens, "loss": ev.loss, "lr": ev.lr}
+            if ev.val_loss is not None:
+                row["val_loss"] = ev.val_loss
+            fh.write(json.dumps(row) + "\n")
+
+        yield log
 
 
-def _finite(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def run(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    from occamlab.train import train
-
-    if config.threads == 0:
-        config = config.replace(threads=1)
-    metrics = open(Path(run_dir) / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-
-    def log(ev: Any) -> None:
-        row = {"step": ev.step, "tokens": ev.tokens, "loss": ev.loss, "lr": ev.lr}
-        if ev.val_loss is not None:
-            row["val_loss"] = ev.val_loss
-        metrics.write(json.dumps(row) + "\n")
-
-    try:
-        _, res = train(config, out=run_dir, callback=log)
-    finally:
-        metrics.close()
+def summary(res: TrainResult) -> dict[str, Any]:
+    """The run's scalars (:data:`SCALARS`) and ``flops = 6 N D``: what the index shows."""
     d = res.to_dict()
-    out = {k: _finite(d[k]) for k in SCALARS}
+    out = {k: d[k] for k in SCALARS}
     out["flops"] = 6 * res.n_params_non_embedding * res.tokens_seen
     return out
+
+
+def execute(config: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = False,
+            callback: Callable[[Any], None] | None = None) -> TrainResult:
+    """Train into ``out`` (see :func:`occamlab.train.train`); returns the result."""
+    from occamlab.train import train
+
+    _, res = train(config, out=out, resume=resume, progress=progress, callback=callback)
+    return res
+
+
+def run(config: TrainConfig, run_dir: Path) -> RunOutput:
+    if config.threads == 0:
+        config = config.replace(threads=1)
+    with metrics_logger(run_dir) as log:
+        res = execute(config, run_dir, callback=log)
+    return RunOutput(summary(res), files=FILES)

@@ -11,13 +11,13 @@ internal parameters from the Gaussian with the Hessian covariance (a parametric 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.scaling._result import FitResult
 
@@ -55,27 +55,6 @@ class Allocation(Rendered):
     b_ci: tuple[float, float]
     level: float
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Allocation:
-        def t(v: Any) -> tuple[float, ...]:
-            return tuple(float(x) for x in v)
-
-        def tt(v: Any) -> tuple[tuple[float, float], ...]:
-            return tuple((float(x[0]), float(x[1])) for x in v)
-
-        return cls(
-            compute=t(d["compute"]), n_opt=t(d["n_opt"]), d_opt=t(d["d_opt"]),
-            tokens_per_param=t(d["tokens_per_param"]), loss=t(d["loss"]),
-            n_opt_ci=tt(d["n_opt_ci"]), d_opt_ci=tt(d["d_opt_ci"]),
-            tokens_per_param_ci=tt(d["tokens_per_param_ci"]), a=float(d["a"]), b=float(d["b"]),
-            a_ci=(float(d["a_ci"][0]), float(d["a_ci"][1])),
-            b_ci=(float(d["b_ci"][0]), float(d["b_ci"][1])), level=float(d["level"]),
-            method=str(d["method"]),
-        )
 
     def _tables(self) -> list[Table]:
         pct = f"{100 * self.level:g}%"

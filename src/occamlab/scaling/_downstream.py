@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, ConvergenceWarning, DataError
 from occamlab.scaling._data import column
 from occamlab.scaling._fit import fit
@@ -64,25 +64,6 @@ class DownstreamResult(Rendered):
 
     def counts(self) -> dict[str, int]:
         return {v: sum(m.verdict == v for m in self.verdicts) for v in VERDICTS}
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({"x_name": self.x_name, "settings": dict(self.settings), "counts": self.counts(),
-                         "verdicts": [{f.name: getattr(m, f.name) for f in fields(m)} for m in self.verdicts]})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DownstreamResult:
-        def num(v: Any) -> float:
-            return float("nan") if v is None else float(v)
-
-        vs = []
-        for m in d["verdicts"]:
-            kw = {f.name: m[f.name] for f in fields(MetricVerdict)}
-            for k in ("spearman", "spearman_p", "snr", "quadratic_p", "sigmoid_bic_gain",
-                      "extrapolation_error", "noise"):
-                kw[k] = num(kw[k])
-            kw["n_points"] = int(kw["n_points"])
-            vs.append(MetricVerdict(**kw))
-        return cls(x_name=d["x_name"], verdicts=tuple(vs), settings=dict(d["settings"]))
 
     def _tables(self) -> list[Table]:
         rows = [[m.metric, m.verdict, m.spearman, m.spearman_p, m.snr, m.quadratic_p, m.sigmoid_bic_gain,

@@ -8,12 +8,12 @@ prediction intervals. ``leave_one_group_out`` refits without each group in turn.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.scaling._data import column
 from occamlab.scaling._fit import fit
@@ -40,22 +40,6 @@ class ExtrapolationResult(Rendered):
     level: float
     mode: str  # "holdout-largest" or "leave-one-group-out"
     fits: tuple[FitResult, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ExtrapolationResult:
-        def t(v: Any) -> tuple[float, ...]:
-            return tuple(float("nan") if x is None else float(x) for x in v)
-
-        return cls(by=d["by"], groups=t(d["groups"]), observed=t(d["observed"]),
-                   predicted=t(d["predicted"]), lower=t(d["lower"]), upper=t(d["upper"]),
-                   relative_error=t(d["relative_error"]),
-                   mean_abs_relative_error=float(d["mean_abs_relative_error"]),
-                   max_abs_relative_error=float(d["max_abs_relative_error"]),
-                   coverage=float(d["coverage"]), level=float(d["level"]), mode=d["mode"],
-                   fits=tuple(FitResult.from_dict(f) for f in d["fits"]))
 
     def _tables(self) -> list[Table]:
         rows = []

@@ -11,13 +11,12 @@ Kaplan-like settings and ``a = 0.497`` with tuned settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, DataError
 from occamlab.scaling._data import check_values, column
 
@@ -47,22 +46,6 @@ class IsoflopResult(Rendered):
     def n_opt_at(self, compute: Any) -> np.ndarray:
         """Optimal model size predicted by the power law at budgets ``compute``."""
         return self.G * np.asarray(compute, float) ** self.a
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> IsoflopResult:
-        return cls(
-            budgets=tuple(map(float, d["budgets"])), n_opt=tuple(map(float, d["n_opt"])),
-            n_opt_ci=tuple((float(a), float(b)) for a, b in d["n_opt_ci"]),
-            loss_opt=tuple(map(float, d["loss_opt"])), n_points=tuple(map(int, d["n_points"])),
-            vertex_inside=tuple(map(bool, d["vertex_inside"])), a=float(d["a"]),
-            a_ci=(float(d["a_ci"][0]), float(d["a_ci"][1])), b=float(d["b"]),
-            b_ci=(float(d["b_ci"][0]), float(d["b_ci"][1])), G=float(d["G"]),
-            level=float(d["level"]), n_bootstrap=int(d["n_bootstrap"]),
-            skipped=tuple(d["skipped"]), warnings=tuple(d["warnings"]),
-        )
 
     def _tables(self) -> list[Table]:
         pct = f"{100 * self.level:g}%"

@@ -9,13 +9,13 @@ train-to-test.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import DataError
 from occamlab.scaling._data import check_values, column
 from occamlab.scaling._fit import fit
@@ -43,14 +43,6 @@ class LossToLossResult(Rendered):
         """Predict loss y from loss x, with the law's interval (``E`` terms held at their fits)."""
         return self.law.predict(x=x, level=level, form=LossToLoss(E_x=self.fit_x.params["E"],
                                                                   E_y=self.fit_y.params["E"]))
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> LossToLossResult:
-        return cls(x_name=d["x_name"], y_name=d["y_name"], fit_x=FitResult.from_dict(d["fit_x"]),
-                   fit_y=FitResult.from_dict(d["fit_y"]), law=FitResult.from_dict(d["law"]))
 
     def _tables(self) -> list[Table]:
         rows = [[f"E_x ({self.x_name})", self.fit_x.params["E"], *self.fit_x.ci["E"]],

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.scaling._forms import LawForm, get_form
 
@@ -31,20 +31,6 @@ class Prediction(Rendered):
     upper: tuple[float, ...]
     level: float
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Prediction:
-        return cls(
-            inputs={k: _floats(v) for k, v in d["inputs"].items()},
-            value=_floats(d["value"]),
-            lower=_floats(d["lower"]),
-            upper=_floats(d["upper"]),
-            level=float(d["level"]),
-            method=str(d["method"]),
-        )
 
     def _tables(self) -> list[Table]:
         names = list(self.inputs)
@@ -203,35 +189,3 @@ class FitResult(Rendered):
         return Table("Residuals", [*names, "observed", f"residual ({self.space})"], rows)
 
     # --- serialization ----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["ci95" if abs(self.level - 0.95) < 1e-12 else "ci"] = d.pop("ci")
-        return jsonable(d)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FitResult:
-        d = dict(d)
-        ci = d.pop("ci95", None) or d.pop("ci", {})
-
-        def nested(v: Any) -> tuple[tuple[float, ...], ...] | None:
-            return None if v is None else tuple(_floats(r) for r in v)
-
-        def num(v: Any) -> float:
-            return float("nan") if v is None else float(v)
-
-        return cls(
-            form=d["form"], formula=d["formula"], param_names=tuple(d["param_names"]),
-            params={k: num(v) for k, v in d["params"].items()},
-            stderr={k: num(v) for k, v in d["stderr"].items()},
-            ci={k: (num(v[0]), num(v[1])) for k, v in ci.items()},
-            level=float(d["level"]), interval_method=d["interval_method"],
-            objective=num(d["objective"]), loss=d["loss"], delta=float(d["delta"]),
-            space=d["space"], n_points=int(d["n_points"]), n_starts=int(d["n_starts"]),
-            n_starts_at_best=int(d["n_starts_at_best"]), converged=bool(d["converged"]),
-            at_bound=tuple(d["at_bound"]), fixed=tuple(d["fixed"]), warnings=tuple(d["warnings"]),
-            inputs={k: _floats(v) for k, v in d["inputs"].items()},
-            observed=_floats(d["observed"]), residuals=_floats(d["residuals"]),
-            theta=_floats(d["theta"]), covariance=nested(d["covariance"]),
-            bootstrap=nested(d["bootstrap"]), form_options=dict(d.get("form_options", {})),
-            config=dict(d.get("config", {})),
-        )

@@ -11,12 +11,12 @@ squares in log space, and the fraction of effective data from transfer is ``D_T 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import DataError
 from occamlab.scaling._data import check_values, column
 from occamlab.scaling._fit import fit
@@ -40,25 +40,6 @@ class TransferResult(Rendered):
     scratch: Mapping[str, FitResult]  # model size (as text) -> its from-scratch L(D) fit
     law: FitResult | None
     warnings: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["scratch"] = {k: v.to_dict() for k, v in self.scratch.items()}
-        d["law"] = None if self.law is None else self.law.to_dict()
-        return jsonable(d)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TransferResult:
-        def t(v: Any) -> tuple[float, ...]:
-            return tuple(float("nan") if x is None else float(x) for x in v)
-
-        return cls(
-            n=t(d["n"]), d_f=t(d["d_f"]), loss_ft=t(d["loss_ft"]), d_e=t(d["d_e"]), d_t=t(d["d_t"]),
-            fraction=t(d["fraction"]), used=tuple(map(bool, d["used"])),
-            scratch={k: FitResult.from_dict(v) for k, v in d["scratch"].items()},
-            law=None if d["law"] is None else FitResult.from_dict(d["law"]),
-            warnings=tuple(d["warnings"]),
-        )
 
     def _tables(self) -> list[Table]:
         rows = [[n, f, lf, de, dt, fr, u] for n, f, lf, de, dt, fr, u in zip(

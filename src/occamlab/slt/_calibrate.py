@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc
 
@@ -46,25 +46,6 @@ class CalibrationResult(Rendered):
     recommended: SGLDConfig
     tolerance: float
     notes: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "rows": [dict(r) for r in self.rows],
-                "recommended": self.recommended.to_dict(),
-                "tolerance": self.tolerance,
-                "notes": list(self.notes),
-            }
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CalibrationResult:
-        return cls(
-            rows=tuple(dict(r) for r in d["rows"]),
-            recommended=SGLDConfig.from_dict(d["recommended"]),
-            tolerance=float(d["tolerance"]),
-            notes=tuple(d["notes"]),
-        )
 
     def _tables(self) -> list[Table]:
         heads = ["gamma", "step_size", "draws", "llc", "temperature", "acceptance", "R-hat",

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.slt._quantize import CompressionSpec, compress_model, compressed_bits
 from occamlab.slt._sgld import as_tensors
@@ -68,31 +68,6 @@ class CompressionResult(Rendered):
     symmetric: bool
     n: int
     warnings: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "n_q": self.n_q, "scheme": self.scheme, "epsilon": self.epsilon,
-                "loss_base": self.loss_base, "loss_at_n_q": self.loss_at_n_q,
-                "levels": [list(t) for t in self.levels], "group_size": self.group_size,
-                "symmetric": self.symmetric, "n": self.n, "warnings": list(self.warnings),
-            }
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CompressionResult:
-        return cls(
-            n_q=None if d["n_q"] is None else int(d["n_q"]),
-            scheme=d["scheme"],
-            epsilon=float(d["epsilon"]),
-            loss_base=float(d["loss_base"]),
-            loss_at_n_q=None if d["loss_at_n_q"] is None else float(d["loss_at_n_q"]),
-            levels=tuple((int(a), float("nan") if b is None else float(b)) for a, b in d["levels"]),
-            group_size=int(d["group_size"]),
-            symmetric=bool(d["symmetric"]),
-            n=int(d["n"]),
-            warnings=tuple(d.get("warnings", [])),
-        )
 
     def _tables(self) -> list[Table]:
         unit = "rank" if self.scheme == "svd" else "bits"
@@ -196,14 +171,6 @@ class TwoPartCode(Rendered):
     total_bits: float
     n: int
     loss: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(self.__dict__)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TwoPartCode:
-        return cls(d["scheme"], int(d["level"]), float(d["model_bits"]), float(d["data_bits"]),
-                   float(d["total_bits"]), int(d["n"]), float(d["loss"]))
 
     def _tables(self) -> list[Table]:
         rows = [["model (bits)", self.model_bits], ["data given model (bits)", self.data_bits],

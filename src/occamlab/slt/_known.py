@@ -80,30 +80,6 @@ class LearningCoefficient(Rendered):
         """``lambda`` as a float."""
         return float(self.lambda_)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "family": self.family,
-            "lambda": str(self.lambda_),
-            "lambda_float": float(self.lambda_),
-            "multiplicity": self.multiplicity,
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.params.items()},
-            "n_params": self.n_params,
-            "case": self.case,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LearningCoefficient:
-        return cls(
-            family=d["family"],
-            lambda_=Fraction(d["lambda"]),
-            multiplicity=int(d["multiplicity"]),
-            params={
-                k: tuple(v) if isinstance(v, list) else v for k, v in d.get("params", {}).items()
-            },
-            n_params=int(d.get("n_params", 0)),
-            case=d.get("case", ""),
-        )
-
     def _tables(self) -> list[Table]:
         rows: list[list[Any]] = [
             ["family", self.family],

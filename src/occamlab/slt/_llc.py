@@ -187,63 +187,6 @@ class LLCResult(Rendered):
         """No warnings were raised."""
         return not self.warnings
 
-    def to_dict(self) -> dict[str, Any]:
-        d = {
-            "llc": self.llc,
-            "llc_stderr": self.llc_stderr,
-            "llc_per_chain": list(self.llc_per_chain),
-            "nbeta": self.nbeta,
-            "gamma": self.gamma,
-            "n": self.n,
-            "n_params": self.n_params,
-            "loss_init": self.loss_init,
-            "rhat": self.rhat,
-            "ess": self.ess,
-            "drift_z": self.drift_z,
-            "mala_acceptance": self.mala_acceptance,
-            "temperature": self.temperature,
-            "temperature_weighted": self.temperature_weighted,
-            "temperature_stderr": self.temperature_stderr,
-            "diverged": list(self.diverged),
-            "warnings": list(self.warnings),
-            "config": self.config.to_dict(),
-            "loss_trace": [list(t) for t in self.loss_trace],
-            "llc_trace": [list(t) for t in self.llc_trace],
-            "vectorized": self.vectorized,
-            "chain_backend": self.chain_backend,
-        }
-        return jsonable(d)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LLCResult:
-        def f(v: Any) -> float:
-            return float("nan") if v is None else float(v)
-
-        return cls(
-            llc=f(d["llc"]),
-            llc_stderr=f(d["llc_stderr"]),
-            llc_per_chain=tuple(f(v) for v in d["llc_per_chain"]),
-            nbeta=float(d["nbeta"]),
-            gamma=float(d["gamma"]),
-            n=int(d["n"]),
-            n_params=int(d["n_params"]),
-            loss_init=f(d["loss_init"]),
-            rhat=f(d["rhat"]),
-            ess=f(d["ess"]),
-            drift_z=f(d["drift_z"]),
-            mala_acceptance=f(d.get("mala_acceptance")),
-            temperature=f(d.get("temperature")),
-            temperature_weighted=f(d.get("temperature_weighted")),
-            temperature_stderr=f(d.get("temperature_stderr")),
-            diverged=tuple(None if v is None else int(v) for v in d["diverged"]),
-            warnings=tuple(d["warnings"]),
-            config=SGLDConfig.from_dict(d["config"]),
-            loss_trace=tuple(tuple(f(v) for v in t) for t in d.get("loss_trace", [])),
-            llc_trace=tuple(tuple(f(v) for v in t) for t in d.get("llc_trace", [])),
-            vectorized=bool(d.get("vectorized", True)),
-            chain_backend=str(d.get("chain_backend", "")),
-        )
-
     def _tables(self) -> list[Table]:
         c = self.config
         rows: list[list[Any]] = [

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.slt._llc import LLCResult, SGLDConfig, estimate_llc
 
@@ -27,13 +27,6 @@ class LLCTrajectory(Rendered):
     @property
     def llc(self) -> tuple[float, ...]:
         return tuple(r.llc for r in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({"labels": list(self.labels), "results": [r.to_dict() for r in self.results]})
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LLCTrajectory:
-        return cls(tuple(d["labels"]), tuple(LLCResult.from_dict(r) for r in d["results"]))
 
     def _tables(self) -> list[Table]:
         rows = [[lab, r.llc, r.llc_stderr, r.loss_init, len(r.warnings)]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from occamlab._render import Rendered, Table, jsonable
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, suggest
 from occamlab.slt._calibrate import estimate_llc_calibrated
 from occamlab.slt._llc import SGLDConfig
@@ -73,25 +73,6 @@ class ValidationResult(Rendered):
     median_relative_error: float
     max_relative_error: float
     seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(
-            {
-                "cases": [dict(c) for c in self.cases],
-                "median_relative_error": self.median_relative_error,
-                "max_relative_error": self.max_relative_error,
-                "seconds": self.seconds,
-            }
-        )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
-        return cls(
-            cases=tuple(dict(c) for c in d["cases"]),
-            median_relative_error=float(d["median_relative_error"]),
-            max_relative_error=float(d["max_relative_error"]),
-            seconds=float(d.get("seconds", 0.0)),
-        )
 
     def _tables(self) -> list[Table]:
         heads = ["case", "d", "truth", "m", "estimate", "stderr", "rel. error", "step", "gamma"]

@@ -148,14 +148,6 @@ class CorpusList(Rendered):
             )
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"corpora": [c.to_dict() for c in self.corpora]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CorpusList:
-        return cls(corpora=tuple(CorpusInfo.from_dict(c) for c in d["corpora"]))
-
-
 def list_corpora() -> CorpusList:
     """Every registered corpus with its size here (0 and ``available=False`` if absent)."""
     infos = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from occamlab._render import Rendered, Table
@@ -65,19 +65,6 @@ class TrainResult(Rendered):
     mode: str
     evals: tuple[tuple[int, int, float, float], ...]
     config: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["evals"] = [list(e) for e in self.evals]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainResult:
-        d = dict(d)
-        d["evals"] = tuple(
-            (int(s), int(t), float(a), float(b)) for s, t, a, b in d.get("evals", [])
-        )
-        return cls(**d)
 
     def _tables(self) -> list[Table]:
         rows: list[list[Any]] = [

@@ -1,0 +1,262 @@
+"""The result contract (ARCHITECTURE.md, convention 5), over every result type of the package.
+
+The result types are found by walking ``occamlab`` and collecting every subclass of the rendering
+base, not from a hand list: a new result type without an example below fails
+``test_every_result_type_has_an_example``. Each example is a real result of a real (small)
+computation, so the values that occur in practice (NaN, None, nested results, tuples) are what is
+checked: frozen, JSON round-trip exact (through text, strict JSON), ``__str__`` and
+``_repr_html_`` render.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import pkgutil
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import occamlab
+from occamlab._render import Rendered
+
+pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
+
+
+def _result_types() -> dict[str, type]:
+    for m in pkgutil.walk_packages(occamlab.__path__, "occamlab."):
+        if m.name.endswith("__main__"):
+            continue
+        importlib.import_module(m.name)
+    found: dict[str, type] = {}
+    todo = list(Rendered.__subclasses__())
+    while todo:
+        c = todo.pop()
+        found[f"{c.__module__}.{c.__qualname__}"] = c
+        todo.extend(c.__subclasses__())
+    return found
+
+
+# ---- examples: one cheap, real computation per result type ----------------------------------
+def _chinchilla_frame() -> pd.DataFrame:
+    from occamlab.scaling import Chinchilla
+
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    rng = np.random.default_rng(0)
+    N = np.repeat(np.geomspace(1e7, 1e10, 5), 6)
+    D = np.tile(np.geomspace(1e8, 1e11, 6), 5)
+    L = Chinchilla().predict(truth, N=N, D=D) * np.exp(rng.normal(0, 0.01, len(N)))
+    return pd.DataFrame({"N": N, "D": D, "loss": L})
+
+
+STARTS = [[e, a, b, al, be] for e in (0.0, 0.5) for a in (5.0, 10.0) for b in (5.0, 10.0)
+          for al in (0.3, 0.6) for be in (0.3, 0.6)]
+
+
+def _fit() -> Any:
+    from occamlab.scaling import Chinchilla, fit
+
+    return fit(Chinchilla(), _chinchilla_frame(), target="loss", starts=STARTS, bootstrap=8)
+
+
+def _transfer() -> Any:
+    from occamlab.scaling import fit_transfer
+
+    scratch, tuned = [], []
+    for N in (1e5, 1e6, 1e7):
+        Bn = 300.0 * (N / 1e6) ** -0.1
+        for D in np.geomspace(1e5, 1e9, 6):
+            scratch.append({"N": N, "D": D, "loss": 1.5 + Bn * D**-0.3})
+        for DF in np.geomspace(1e4, 1e6, 4):
+            tuned.append({"N": N, "D": DF, "loss": 1.5 + Bn * (DF + 50 * DF**0.4 * N**0.3) ** -0.3})
+    return fit_transfer(pd.DataFrame(scratch), pd.DataFrame(tuned))
+
+
+def _downstream() -> Any:
+    from occamlab.scaling import classify_downstream
+
+    rng = np.random.default_rng(1)
+    C = np.geomspace(1e17, 1e22, 30)
+    z = (np.log(C) - np.log(C).mean()) / np.log(C).std()
+    df = pd.DataFrame({"C": C, "smooth": 0.3 + 0.1 * z + rng.normal(0, 0.005, 30),
+                       "noise": 0.5 + rng.normal(0, 0.02, 30)})
+    return classify_downstream(df, x="C", metrics=["smooth", "noise"])
+
+
+def _isoflop() -> Any:
+    from occamlab.scaling import fit_isoflop, load_dataset
+
+    p = load_dataset("porian2024")
+    tuned = p[(p.dataset == "rw") & (p.hparams == "tuned") & (p.warmup == "short")
+              & (p.param_count == "standard")]
+    return fit_isoflop(tuned, n="n", flops="flops", bootstrap=20)
+
+
+def _loss_to_loss() -> Any:
+    from occamlab.scaling import fit_loss_to_loss
+
+    data = _chinchilla_frame()
+    data["y"] = 2.2 + 1.3 * (data["loss"] - 1.69)
+    return fit_loss_to_loss(data, x="loss", y="y", starts=STARTS)
+
+
+def _extrapolation() -> Any:
+    from occamlab.scaling import Chinchilla, extrapolation_check
+
+    return extrapolation_check(Chinchilla(), _chinchilla_frame(), by="N", n_holdout=2,
+                               starts=STARTS)
+
+
+def _allocation() -> Any:
+    from occamlab.scaling import optimal_allocation
+
+    return optimal_allocation(_fit(), [1e20, 1e22])
+
+
+def _linreg() -> Any:
+    from occamlab.slt import make_linear_regression
+
+    return make_linear_regression(3, 2, n=500, seed=0)
+
+
+def _sgld() -> Any:
+    from occamlab.slt import SGLDConfig
+
+    return SGLDConfig(step_size=3e-3, gamma=10.0, n_chains=2, n_draws=40, n_burnin=20)
+
+
+def _llc() -> Any:
+    from occamlab.slt import estimate_llc
+
+    km = _linreg()
+    return estimate_llc(km.model, km.loss_fn, km.data, _sgld(), seed=0)
+
+
+def _trajectory() -> Any:
+    from occamlab.slt import estimate_llc_trajectory
+
+    km = _linreg()
+    return estimate_llc_trajectory([km.model, km.model], km.loss_fn, km.data, _sgld(), seed=0)
+
+
+def _calibration() -> Any:
+    from occamlab.slt import SGLDConfig, calibrate_sgld
+
+    km = _linreg()
+    return calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0),
+                          step_sizes=[0.01, 0.003], n_draws=40, n_burnin=40, seed=0)
+
+
+def _validation() -> Any:
+    from occamlab.slt import validate_llc
+
+    return validate_llc(["normal_crossing/w^4"], seed=0)
+
+
+def _compression() -> Any:
+    from occamlab.slt import critical_compression
+
+    km = _linreg()
+    return critical_compression(km.model, km.loss_fn, km.data, scheme="rtn-channel", epsilon=0.01)
+
+
+def _two_part() -> Any:
+    from occamlab.slt import two_part_code_length
+
+    km = _linreg()
+    return two_part_code_length(km.model, km.loss_fn, km.data, scheme="svd", level=1)
+
+
+def _learning_coefficient() -> Any:
+    from occamlab.slt import rrr_lambda
+
+    return rrr_lambda(4, 3, 4, 1)
+
+
+def _train() -> Any:
+    from occamlab.train import ModelConfig, TrainConfig, train
+
+    tokens = np.random.default_rng(0).integers(0, 3, 4000)
+    cfg = TrainConfig(model=ModelConfig(vocab_size=3, context=8, d_model=8, n_layer=1, n_head=2),
+                      steps=6, batch_size=4, eval_every=3, eval_tokens=64, warmup_steps=1,
+                      threads=1)
+    return train(cfg, tokens=tokens)[1]
+
+
+def _sweep(tmp_path: Any) -> Any:
+    from occamlab.experiments import parse_spec, run_sweep
+
+    spec = parse_spec({"experiment": "noop", "axes": {"x": [1.0, 2.0]}})
+    return run_sweep(spec.resolve(), tmp_path / "store", jobs=0)
+
+
+def _processes(kind: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from occamlab import processes as P
+
+        if kind == "info":
+            return P.analyze(P.build_process("even"))
+        if kind == "generator":
+            return P.minimal_generator(P.build_process("binary-markov"), 2, n_starts=1)
+        if kind == "compare":
+            return P.compare("binary-markov", "p", [0.4], params={"q": "p"}, n_starts=0)
+        if kind == "map":
+            return P.generator_map("binary-markov", "p", [0.3], "q", [0.4], n_starts=0)
+        return P.estimate_entropy_rate(P.build_process("sns"), n_steps=300, length=4)
+
+    return make
+
+
+EXAMPLES: dict[str, Callable[..., Any]] = {
+    "occamlab.scaling._result.FitResult": _fit,
+    "occamlab.scaling._result.Prediction": lambda: _fit().predict(N=[1e9], D=[2e10]),
+    "occamlab.scaling._allocation.Allocation": _allocation,
+    "occamlab.scaling._transfer.TransferResult": _transfer,
+    "occamlab.scaling._downstream.DownstreamResult": _downstream,
+    "occamlab.scaling._isoflop.IsoflopResult": _isoflop,
+    "occamlab.scaling._loss_to_loss.LossToLossResult": _loss_to_loss,
+    "occamlab.scaling._extrapolate.ExtrapolationResult": _extrapolation,
+    "occamlab.slt._llc.LLCResult": _llc,
+    "occamlab.slt._sequence.LLCTrajectory": _trajectory,
+    "occamlab.slt._calibrate.CalibrationResult": _calibration,
+    "occamlab.slt._validate.ValidationResult": _validation,
+    "occamlab.slt._compress.CompressionResult": _compression,
+    "occamlab.slt._compress.TwoPartCode": _two_part,
+    "occamlab.slt._known.LearningCoefficient": _learning_coefficient,
+    "occamlab.train._result.TrainResult": _train,
+    "occamlab.train._corpora.CorpusList": lambda: __import__("occamlab.train").train.list_corpora(),
+    "occamlab.experiments._sweep.SweepResult": _sweep,
+    "occamlab.processes._info.ProcessInfo": _processes("info"),
+    "occamlab.processes._generators.GeneratorResult": _processes("generator"),
+    "occamlab.processes._compare.CompareResult": _processes("compare"),
+    "occamlab.processes._generator_map.GeneratorMap": _processes("map"),
+    "occamlab.processes._entropy_rate.EntropyRateEstimate": _processes("entropy"),
+}
+
+TYPES = _result_types()
+
+
+def test_every_result_type_has_an_example() -> None:
+    missing = sorted(set(TYPES) - set(EXAMPLES))
+    assert not missing, f"result types without an example in tests/test_result_contract.py: {missing}"
+    stale = sorted(set(EXAMPLES) - set(TYPES))
+    assert not stale, f"examples of types that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_result_contract(name: str, tmp_path: Any, result_contract: Any) -> None:
+    make = EXAMPLES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj = make(tmp_path) if make is _sweep else make()
+    assert type(obj) is TYPES[name]
+    result_contract(obj)
+    # the JSON keys are the dataclass fields: the schema does not change with the values
+    keys = {f.name for f in dataclasses.fields(obj) if f.metadata.get("json", True)}
+    assert set(obj.to_dict()) == keys
+    json.dumps(obj.to_dict(), allow_nan=False)
