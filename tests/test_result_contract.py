@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 import pkgutil
 import warnings
@@ -195,12 +196,25 @@ def _sweep(tmp_path: Any) -> Any:
     return run_sweep(spec.resolve(), tmp_path / "store", jobs=0)
 
 
-def _processes(kind: str) -> Callable[[], Any]:
-    def make() -> Any:
+def _store(tmp_path: Any) -> Any:
+    from occamlab.store import RunStore
+
+    if not (tmp_path / "store").exists():
+        _sweep(tmp_path)
+    return RunStore(tmp_path / "store")
+
+
+def _processes(kind: str) -> Callable[..., Any]:
+    def make(tmp_path: Any) -> Any:
         from occamlab import processes as P
 
         if kind == "info":
-            return P.analyze(P.build_process("even"))
+            return P.analyze(P.build_process("even"), block_length=3)
+        if kind == "list":
+            return P.list_processes()
+        if kind == "file":
+            s = P.sample(P.build_process("mess3"), 20, batch=3, beliefs=True, seed=1)
+            return P.save_samples(s, tmp_path / "s.npz")
         if kind == "generator":
             return P.minimal_generator(P.build_process("binary-markov"), 2, n_starts=1)
         if kind == "compare":
@@ -231,11 +245,16 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.train._result.TrainResult": _train,
     "occamlab.train._corpora.CorpusList": lambda: __import__("occamlab.train").train.list_corpora(),
     "occamlab.experiments._sweep.SweepResult": _sweep,
+    "occamlab.store._records.RunRecord": lambda tmp_path: _store(tmp_path).record(
+        _store(tmp_path).ids()[0]),
+    "occamlab.store._records.RunList": lambda tmp_path: _store(tmp_path).run_list(),
     "occamlab.processes._info.ProcessInfo": _processes("info"),
     "occamlab.processes._generators.GeneratorResult": _processes("generator"),
     "occamlab.processes._compare.CompareResult": _processes("compare"),
     "occamlab.processes._generator_map.GeneratorMap": _processes("map"),
     "occamlab.processes._entropy_rate.EntropyRateEstimate": _processes("entropy"),
+    "occamlab.processes._library.ProcessList": _processes("list"),
+    "occamlab.processes._sampling.SampleFile": _processes("file"),
 }
 
 TYPES = _result_types()
@@ -253,7 +272,8 @@ def test_result_contract(name: str, tmp_path: Any, result_contract: Any) -> None
     make = EXAMPLES[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        obj = make(tmp_path) if make is _sweep else make()
+        takes_path = "tmp_path" in inspect.signature(make).parameters
+        obj = make(tmp_path) if takes_path else make()
     assert type(obj) is TYPES[name]
     result_contract(obj)
     # the JSON keys are the dataclass fields: the schema does not change with the values

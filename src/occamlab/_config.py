@@ -26,7 +26,7 @@ import typing
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from occamlab.errors import ConfigError, DataError, suggest
 
@@ -42,6 +42,7 @@ __all__ = [
     "config_keys",
     "is_int_type",
     "from_plain",
+    "ConfigBase",
 ]
 
 
@@ -241,7 +242,7 @@ def _decode(value: Any, tp: Any, key: str, strict: bool) -> Any:
         own = getattr(tp, "from_dict", None)
         if own is not None:
             return own(value)
-        return _build(tp, value, key, strict, source="")
+        return _build(tp, value, key, strict, source="")  # type: ignore[arg-type]
     if tp is Fraction:
         try:
             return Fraction(value)
@@ -254,13 +255,26 @@ def _decode(value: Any, tp: Any, key: str, strict: bool) -> Any:
     raise err(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
 
 
+def _default_dict(f: dataclasses.Field[Any]) -> dict[str, Any]:
+    """The plain dict of a dataclass field's default value (``{}`` when it has none)."""
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        return {}
+    if not dataclasses.is_dataclass(default) or isinstance(default, type):
+        return {}
+    return dataclasses.asdict(default)
+
+
 def _build(cls: type, d: Any, where: str, strict: bool, *, source: str) -> Any:
     err = ConfigError if strict else DataError
     if not isinstance(d, Mapping):
         raise err(f"{source}{where or cls.__name__} must be a table, got {d!r}")
     hints = _hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    names = [f.name for f in fields]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    names = list(fields)
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         full = f"{where}.{key}" if where else str(key)
@@ -271,11 +285,15 @@ def _build(cls: type, d: Any, where: str, strict: bool, *, source: str) -> Any:
                 f"{', '.join(names)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp) and strict:
+            # a nested table updates the field's own default (which may differ from the nested
+            # class's defaults), so giving one key keeps the others
+            value = apply_overrides(_default_dict(fields[key]), flatten(value)) if isinstance(
+                value, Mapping) else value
             kwargs[key] = _build(tp, value, full, strict, source=source)  # type: ignore[arg-type]
         else:
             kwargs[key] = _decode(value, tp, full, strict)
     if not strict:
-        missing = [f.name for f in fields if f.name not in kwargs
+        missing = [f.name for f in fields.values() if f.name not in kwargs
                    and f.default is dataclasses.MISSING
                    and f.default_factory is dataclasses.MISSING]
         if missing:
@@ -300,6 +318,24 @@ def config_from_dict(cls: type, d: Mapping[str, Any], *, where: str = "", source
         dataclass's own validation rejects.
     """
     return _build(cls, d, where, True, source=source)
+
+
+class ConfigBase:
+    """Mixin of the frozen config dataclasses: ``to_dict`` (plain JSON by reflection),
+    ``from_dict`` (checked: :func:`config_from_dict`) and ``replace`` with dotted keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        from occamlab._render import jsonable
+
+        return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return config_from_dict(cls, d)  # type: ignore[no-any-return]
+
+    def replace(self, **overrides: Any) -> Self:
+        """A copy with dotted-key overrides, e.g. ``replace(**{"model.d_model": 32})``."""
+        return config_from_dict(type(self), apply_overrides(self.to_dict(), overrides))  # type: ignore[no-any-return]
 
 
 def from_plain(cls: type, d: Mapping[str, Any]) -> Any:

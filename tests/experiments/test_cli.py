@@ -38,7 +38,7 @@ def test_sweep_then_runs_ls_show_export_retry(tmp_path, capsys) -> None:
     assert main(["runs", "ls", "--store", store, "--json", str(tmp_path / "ls.json")]) == 0
     text = capsys.readouterr().out
     assert "6 runs" in text and "3 done, 3 failed" in text
-    runs = json.loads((tmp_path / "ls.json").read_text())
+    runs = json.loads((tmp_path / "ls.json").read_text())["runs"]
     assert len(runs) == 6
     assert all({"id", "status", "config"} <= set(r) for r in runs)
     assert sorted(r["status"] for r in runs) == ["done"] * 3 + ["failed"] * 3
@@ -47,7 +47,7 @@ def test_sweep_then_runs_ls_show_export_retry(tmp_path, capsys) -> None:
 
     rid = runs[0]["id"]
     assert main(["runs", "show", rid[:6], "--store", store]) == 0
-    assert f"run {rid}" in capsys.readouterr().out
+    assert f"Run {rid}" in capsys.readouterr().out
 
     for fmt in ("csv", "parquet", "json"):
         out = tmp_path / f"runs.{fmt}"

@@ -210,9 +210,7 @@ def _loss_to_loss(args: Any) -> int:
 
     res = fit_loss_to_loss(_load(args.data), x=args.x, y=args.y, n=args.n, d=args.d,
                            bootstrap=args.bootstrap, seed=args.seed, source=args.data)
-    payload = res.to_dict()
-    payload["kappa"] = res.kappa
-    return _finish(res, args, payload)
+    return _finish(res, args)
 
 
 def _downstream(args: Any) -> int:

@@ -68,6 +68,7 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--beliefs", action="store_true", help="also save belief states")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True, metavar="FILE.npz")
+    add_json_option(sp)
     sp.set_defaults(func=_sample)
 
 
@@ -85,44 +86,26 @@ def _presentation(args: argparse.Namespace) -> Any:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from occamlab.processes import PROCESSES
+    from occamlab.processes import list_processes
 
-    rows = []
-    for spec in PROCESSES.values():
-        ps = ", ".join(f"{p.name}={p.default:g} in {p.range_text()}" for p in spec.params)
-        rows.append({"name": spec.name, "doc": spec.doc, "params": [
-            {"name": p.name, "default": p.default, "range": p.range_text(), "doc": p.doc}
-            for p in spec.params]})
-        if args.json != "-":
-            print(f"{spec.name:14s} {ps or '-':40s} {spec.doc}")
-    if args.json:
-        write_json(rows, args.json)
+    return _finish(list_processes(), args)
+
+
+def _finish(result: Any, args: argparse.Namespace) -> int:
+    """Print the result (unless its JSON goes to standard output) and write ``--json``."""
+    if getattr(args, "json", None) != "-":
+        print(result)
+    if getattr(args, "json", None):
+        write_json(result.to_dict(), args.json)
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze
 
-    pres = _presentation(args)
-    info = analyze(pres, tol=args.tol, max_states=args.max_states, max_depth=args.max_depth)
-    out = info.to_dict()
-    if args.json != "-":
-        print(info)
-    if args.block_entropies is not None:
-        from occamlab.processes import block_entropies
-
-        if args.block_entropies < 0:
-            raise ConfigError(f"--block-entropies must be >= 0, got {args.block_entropies}")
-        H = block_entropies(pres, args.block_entropies, tol=args.tol,
-                            max_states=args.max_states)
-        out["block_entropies"] = H.tolist()
-        if args.json != "-":
-            print("\nL   H(L)       H(L) - L h_mu")
-            for L, v in enumerate(H):
-                print(f"{L:<3d} {v:<10.6f} {v - L * info.entropy_rate:.6f}")
-    if args.json:
-        write_json(out, args.json)
-    return 0
+    info = analyze(_presentation(args), tol=args.tol, max_states=args.max_states,
+                   max_depth=args.max_depth, block_length=args.block_entropies)
+    return _finish(info, args)
 
 
 def _generator(args: argparse.Namespace) -> int:
@@ -138,11 +121,7 @@ def _generator(args: argparse.Namespace) -> int:
         word_tol=args.word_tol, statistical_complexity=info.statistical_complexity,
         excess_entropy=info.excess_entropy, target_states=info.n_causal_states,
     )
-    if args.json != "-":
-        print(res)
-    if args.json:
-        write_json(res.to_dict(), args.json)
-    return 0
+    return _finish(res, args)
 
 
 def _parse_sweep(text: str) -> tuple[str, list[float]]:
@@ -179,8 +158,6 @@ def _compare(args: argparse.Namespace) -> int:
         key, values = sweeps[0]
         res = compare(args.name, key, values, params=params, states=args.states,
                       n_starts=args.starts, seed=args.seed)
-    if args.json != "-":
-        print(res)
     if args.plot:
         fmt = str(args.plot).rsplit(".", 1)[-1].lower() if "." in str(args.plot) else "png"
         if fmt not in ("png", "svg", "pdf"):
@@ -188,24 +165,14 @@ def _compare(args: argparse.Namespace) -> int:
         tmp = io.BytesIO()
         res.plot(tmp, format=fmt)
         atomic_write_bytes(args.plot, tmp.getvalue())
-    if args.json:
-        write_json(res.to_dict(), args.json)
-    return 0
+    return _finish(res, args)
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from occamlab.processes import sample
+    from occamlab.processes import sample, save_samples
 
     if not str(args.out).endswith(".npz"):
         raise ConfigError(f"--out must name a .npz file, got {args.out!r}")
     s = sample(_presentation(args), args.length, batch=args.batch, seed=args.seed,
                beliefs=args.beliefs)
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = {**s.arrays(), "seed": np.array(args.seed)}
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(args.out, buf.getvalue())
-    print(f"wrote {args.batch} x {args.length} symbols"
-          + (" with beliefs" if args.beliefs else "") + f" to {args.out}")
-    return 0
+    return _finish(save_samples(s, args.out), args)

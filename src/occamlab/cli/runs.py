@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -56,6 +55,7 @@ def register(sub: Any) -> None:
     rt.add_argument("--backend", choices=["local", "ray"], default="local",
                     help="where the runs execute (as for occam sweep)")
     rt.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster address (--backend ray)")
+    add_json_option(rt)
     rt.set_defaults(func=_retry)
 
 
@@ -70,56 +70,21 @@ def _open(args: argparse.Namespace) -> Any:
     return RunStore(args.store)
 
 
-def _varying(records: list[dict[str, Any]]) -> list[str]:
-    from occamlab.store import flatten
-
-    flat = [flatten(r["config"] or {}) for r in records]
-    keys: list[str] = []
-    for f in flat:
-        keys.extend(k for k in f if k not in keys)
-    return [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
+def _print(result: Any, args: argparse.Namespace) -> int:
+    if args.json != "-":
+        print(result)
+    if args.json:
+        write_json(result.to_dict(), args.json)
+    return 0
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from occamlab._render import Table, text_table
-    from occamlab.store import flatten
-
-    store = _open(args)
-    recs = [r for r in store.records() if args.status is None or r["status"] == args.status]
-    if args.json:
-        write_json([{"id": r["id"], "status": r["status"], "experiment": r["experiment"],
-                     "config": r["config"], "error": r["error"], "result": r["result"]}
-                    for r in recs], args.json)
-        if args.json == "-":
-            return 0
-    keys = _varying(recs)
-    rows = []
-    for r in recs:
-        f = flatten(r["config"] or {})
-        rows.append([r["id"], r["experiment"], r["status"]] + [f.get(k) for k in keys])
-    counts = {s: sum(r["status"] == s for r in recs) for s in ("done", "failed", "pending",
-                                                               "running")}
-    note = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    print(text_table(Table(f"{len(recs)} runs in {store.root}", ["id", "experiment", "status"]
-                           + keys, rows, [note] if note else [])))
-    return 0
+    return _print(_open(args).run_list(status=args.status), args)
 
 
 def _show(args: argparse.Namespace) -> int:
     store = _open(args)
-    rec = store.read(store.resolve(args.id))
-    if args.json:
-        write_json(rec, args.json)
-        if args.json == "-":
-            return 0
-    print(f"run {rec['id']} ({rec['experiment']}): {rec['status']}")
-    if rec["error"]:
-        print(f"error: {rec['error']}")
-    for k in ("config", "result", "env"):
-        if rec[k] is not None:
-            print(f"\n{k}:\n{json.dumps(rec[k], indent=2, sort_keys=True)}")
-    print(f"\nfolder: {store.path(rec['id'])}")
-    return 0
+    return _print(store.record(store.resolve(args.id)), args)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -148,8 +113,11 @@ def _retry(args: argparse.Namespace) -> int:
     ids = [store.resolve(i) for i in args.ids] or [
         r for r in store.ids() if (store.status(r) or ("",))[0] == "failed"]
     if not ids:
-        print(f"no failed runs in {store.root}")
-        return 0
+        from occamlab.experiments import SweepResult
+
+        print(f"no failed runs in {store.root}", file=sys.stderr)
+        return _print(SweepResult(store=str(store.root), n_runs=0, n_done=0, n_skipped=0,
+                                  n_failed=0, n_retries=0, elapsed_s=0.0, jobs=args.jobs), args)
     runs = []
     for rid in ids:
         rec = store.read(rid)
@@ -159,5 +127,5 @@ def _retry(args: argparse.Namespace) -> int:
         store.mark_pending(rid)
     result = run_sweep(runs, store, jobs=args.jobs, time_limit=args.time_limit, backend=args.backend,
                        address=args.address)
-    print(result)
+    _print(result, args)
     return 1 if result.n_failed else 0

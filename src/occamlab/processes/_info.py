@@ -69,6 +69,7 @@ class ProcessInfo(Rendered):
     method: str
     tol: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    block_entropies: tuple[float, ...] = field(default_factory=tuple)
 
     def _tables(self) -> list[Table]:
         exact = "exact" if self.excess_entropy_exact else (
@@ -99,7 +100,13 @@ class ProcessInfo(Rendered):
         params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in self.params.items())
         title = f"Process {self.name}" + (f" ({params})" if params else "") + ", bits"
-        return [Table(title, ["quantity", "value", "kind"], rows, notes)]
+        out = [Table(title, ["quantity", "value", "kind"], rows, notes)]
+        if self.block_entropies:
+            h = self.entropy_rate
+            out.append(Table("Block entropies, bits", ["L", "H(L)", "E(L) = H(L) - L h_mu"],
+                             [[L, v, v - L * h] for L, v in enumerate(self.block_entropies)],
+                             ["E(L) rises to the excess entropy E as L grows"]))
+        return out
 
 
 def analyze(
@@ -110,6 +117,7 @@ def analyze(
     max_depth: int | None = None,
     method: str = "auto",
     seed: int = 0,
+    block_length: int | None = None,
 ) -> ProcessInfo:
     """Compute ``C_mu``, ``h_mu``, ``E``, crypticity and the causal-state count of a process.
 
@@ -125,6 +133,9 @@ def analyze(
         See :func:`causal_state_analysis`.
     seed : int, optional
         Seed of the Blackwell estimate, used only when ``h_mu`` cannot be computed exactly.
+    block_length : int, optional
+        Also give the exact block entropies ``H(L)`` for ``L = 0 .. block_length``
+        (:func:`block_entropies`).
 
     Examples
     --------
@@ -133,6 +144,11 @@ def analyze(
     >>> round(info.statistical_complexity, 6), round(info.excess_entropy, 6)
     (0.918296, 0.251629)
     """
+    if block_length is not None and (isinstance(block_length, bool) or
+                                     not isinstance(block_length, int) or block_length < 0):
+        raise ConfigError(f"block_length must be an integer >= 0, got {block_length!r}")
+    blocks = () if block_length is None else tuple(float(v) for v in block_entropies(
+        presentation, block_length, tol=tol, max_states=max_states))
     a = causal_state_analysis(presentation, tol=tol, max_states=max_states, max_depth=max_depth,
                               method=method)
     notes: list[str] = []
@@ -175,7 +191,7 @@ def analyze(
         excess_entropy_exact=a.excess_entropy_exact, entropy_rate_exact=h_exact,
         entropy_rate_bounds=bounds, excess_entropy_bounds=a.excess_entropy_bounds, depth=a.depth,
         n_mixed_states=0 if g is None else g.n_states, method=a.method, tol=tol,
-        notes=tuple(notes),
+        notes=tuple(notes), block_entropies=blocks,
     )
 
 

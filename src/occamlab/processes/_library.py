@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, DataError, suggest
 from occamlab.processes._presentation import Presentation
 
 __all__ = [
     "ProcessSpec", "Param", "PROCESSES", "build_process", "load_presentation", "edges_to_matrices",
+    "ProcessList", "list_processes",
 ]
 
 
@@ -295,3 +297,28 @@ def load_presentation(path: str | Path) -> Presentation:
         if isinstance(exc, DataError):
             raise DataError(f"{str(path)!r}: {exc}") from None
         raise DataError(f"malformed process file {str(path)!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ProcessList(Rendered):
+    """The library's processes: name, description, and each parameter's default, range and
+    meaning (what ``occam process list`` prints)."""
+
+    processes: tuple[dict[str, Any], ...]
+
+    def _tables(self) -> list[Table]:
+        rows = [[p["name"], ", ".join(f"{q['name']}={q['default']:g} in {q['range']}"
+                                      for q in p["params"]) or "-", p["doc"]]
+                for p in self.processes]
+        return [Table("Processes of the library", ["name", "parameters", "description"], rows,
+                      ["build one with build_process(name, {param: value}) or "
+                       "`occam process info NAME --param k=v`"])]
+
+
+def list_processes() -> ProcessList:
+    """Every process of :data:`PROCESSES` with its parameters."""
+    return ProcessList(tuple(
+        {"name": spec.name, "doc": spec.doc,
+         "params": [{"name": q.name, "default": q.default, "range": q.range_text(), "doc": q.doc}
+                    for q in spec.params]}
+        for spec in PROCESSES.values()))

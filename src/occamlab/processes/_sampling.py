@@ -15,14 +15,18 @@ recursion inside all blocks at once.
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, check_seed
 from occamlab.processes._presentation import Presentation
 
-__all__ = ["Samples", "sample"]
+__all__ = ["Samples", "sample", "SampleFile", "save_samples"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,3 +179,48 @@ def _beliefs(T: np.ndarray, pi: np.ndarray, symbols: np.ndarray, K: int) -> np.n
         eta = v / v.sum(axis=2, keepdims=True)
         out[:, :, t] = eta
     return out.reshape(B, K * Lb, n)[:, :L]
+
+
+@dataclass(frozen=True)
+class SampleFile(Rendered):
+    """What :func:`save_samples` wrote: the ``.npz`` file and the shape of its arrays."""
+
+    path: str
+    n_sequences: int
+    length: int
+    symbol_names: tuple[str, ...]
+    state_names: tuple[str, ...]
+    beliefs: bool
+    seed: int | None
+
+    def _tables(self) -> list[Table]:
+        rows: list[list[Any]] = [
+            ["file", self.path], ["sequences x symbols", f"{self.n_sequences} x {self.length}"],
+            ["alphabet", " ".join(self.symbol_names)], ["states", len(self.state_names)],
+            ["belief states", self.beliefs], ["seed", self.seed]]
+        return [Table("Samples", ["", "value"], rows,
+                      ["arrays: symbols (B, L), states (B, L+1)"
+                       + (", beliefs (B, L+1, states)" if self.beliefs else "")
+                       + ", symbol_names, state_names, seed"])]
+
+
+def save_samples(samples: Samples, path: str | os.PathLike[str]) -> SampleFile:
+    """Write ``samples`` to a compressed ``.npz`` file atomically (never half a file).
+
+    Arrays: ``symbols``, ``states``, ``beliefs`` (when sampled), ``symbol_names``,
+    ``state_names`` and ``seed`` (-1 when an explicit generator was used). Read them back with
+    ``numpy.load(path)``; nothing in the file is pickled.
+    """
+    from occamlab._io import atomic_write_bytes
+
+    if not str(path).endswith(".npz"):
+        raise ConfigError(f"samples are written to a .npz file, got {str(path)!r}")
+    buf = io.BytesIO()
+    seed = -1 if samples.seed is None else samples.seed
+    np.savez_compressed(buf, **samples.arrays(), seed=np.array(seed))
+    atomic_write_bytes(path, buf.getvalue())
+    batch, length = samples.symbols.shape
+    return SampleFile(path=str(path), n_sequences=int(batch), length=int(length),
+                      symbol_names=tuple(samples.symbol_names),
+                      state_names=tuple(samples.state_names),
+                      beliefs=samples.beliefs is not None, seed=samples.seed)

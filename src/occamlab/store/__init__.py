@@ -9,6 +9,7 @@ The store knows none of occamlab's libraries: JSON in, JSON out (see docs/experi
 
 from ._index import FORMATS, export_index, flatten, load_index
 from ._provenance import git_commit, provenance
+from ._records import RunList, RunRecord
 from ._store import (
     STATUSES,
     STORE_FORMAT,
@@ -23,6 +24,8 @@ from ._store import (
 __all__ = [
     "Claim",
     "FORMATS",
+    "RunList",
+    "RunRecord",
     "RunStore",
     "STATUSES",
     "STORE_FORMAT",

@@ -38,6 +38,8 @@ from typing import Any
 from occamlab._io import atomic_write_text
 from occamlab.errors import DataError, OccamError
 
+from ._records import RunList, RunRecord
+
 __all__ = ["RunStore", "StoreVersionError", "run_id", "canonical_json", "STATUSES",
            "STORE_FORMAT", "STORE_VERSION"]
 
@@ -188,6 +190,18 @@ class RunStore:
         return {"id": run, "experiment": cfg.get("experiment"), "status": st[0], "error": st[1],
                 "config": cfg.get("config"), "result": _read_json(folder / "result.json"),
                 "env": _read_json(folder / "env.json")}
+
+    def record(self, run: str) -> RunRecord:
+        """One run as a result value (see :meth:`read`)."""
+        return RunRecord.from_record(self.read(run), folder=str(self.path(run)))
+
+    def run_list(self, *, status: str | None = None) -> RunList:
+        """Every run (or those with ``status``) as a result value."""
+        if status is not None and status not in STATUSES:
+            raise OccamError(f"unknown status {status!r}; allowed: {', '.join(STATUSES)}")
+        return RunList(str(self.root), tuple(
+            RunRecord.from_record(r, folder=str(self.path(r["id"]))) for r in self.records()
+            if status is None or r["status"] == status))
 
     def records(self) -> list[dict[str, Any]]:
         """Every run (see :meth:`read`); a run being swapped into place is read once it is."""

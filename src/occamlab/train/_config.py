@@ -7,21 +7,19 @@ nearest allowed key.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from occamlab._config import apply_overrides, config_from_dict, load_dotted
+from occamlab._config import ConfigBase, config_from_dict, load_dotted
 from occamlab.errors import ConfigError
 
 __all__ = ["ModelConfig", "DataConfig", "TrainConfig", "config_from_dict", "load_config"]
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigBase):
     """Shape of a decoder-only, pre-LayerNorm transformer (GPT-2 layout).
 
     Parameters
@@ -67,16 +65,10 @@ class ModelConfig:
     def mlp_width(self) -> int:
         return 4 * self.d_model if self.d_mlp is None else self.d_mlp
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
-        return config_from_dict(cls, d, where="model")
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigBase):
     """Where the tokens come from and how they are split.
 
     ``corpus`` is a registered corpus name (``occam data list``), a text file or folder, a ``.npy``
@@ -101,12 +93,10 @@ class DataConfig:
         if self.max_bytes is not None and self.max_bytes < 1:
             raise ConfigError(f"data.max_bytes must be positive, got {self.max_bytes!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Everything a training run depends on; its JSON form is stored beside the checkpoint.
 
     The learning rate follows a linear warm-up over ``warmup_steps`` and a cosine decay to
@@ -165,16 +155,6 @@ class TrainConfig:
     def tokens_per_step(self) -> int:
         return self.batch_size * self.model.context
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
-        return config_from_dict(cls, d)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with dotted-key overrides, e.g. ``replace(**{"model.d_model": 32})``."""
-        return config_from_dict(type(self), apply_overrides(self.to_dict(), overrides))
 
 
 def load_config(
