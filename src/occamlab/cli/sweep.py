@@ -78,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--retries must be >= 0 and --time-limit > 0")
     check_backend(args.jobs, args.backend, args.address)
     if args.backend == "ray":
-        from occamlab.experiments._ray import import_ray
+        from occamlab.experiments import import_ray
 
         import_ray()  # a missing Ray is an error before anything runs
     if args.mlflow is not None:
-        from occamlab.experiments._mlflow import import_mlflow
+        from occamlab.experiments import import_mlflow
 
         import_mlflow()
     if args.dry_run:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     logger = None
     if args.mlflow is not None:
-        from occamlab.experiments._mlflow import MlflowLogger
+        from occamlab.experiments import MlflowLogger
 
         logger = MlflowLogger(RunStore(args.store), args.mlflow or None)
     show = _progress_printer(not args.no_progress)

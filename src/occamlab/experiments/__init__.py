@@ -21,8 +21,8 @@ from ._execute import (
     Task,
     execute,
 )
-from ._mlflow import MlflowLogger
-from ._ray import RayBackend
+from ._mlflow import MlflowLogger, import_mlflow
+from ._ray import RayBackend, import_ray
 from ._registry import (
     EXPERIMENTS,
     Experiment,
@@ -60,6 +60,8 @@ __all__ = [
     "execute",
     "expand_values",
     "get_experiment",
+    "import_mlflow",
+    "import_ray",
     "load_spec",
     "make_backend",
     "parse_spec",
