@@ -203,7 +203,7 @@ def dln_lambda(widths: Sequence[int], r: int) -> LearningCoefficient:
     if r > min(hs):
         raise ConfigError(f"true rank r={r} exceeds the narrowest width {min(hs)}")
     d = sum(a * b for a, b in itertools.pairwise(hs))
-    shape = {"widths": tuple(hs), "r": r}
+    shape = {"widths": list(hs), "r": r}  # JSON types: the result round-trips equal
     if len(hs) == 2:  # one layer: a regular linear model
         return LearningCoefficient("dln", Fraction(d, 2), 1, shape, d, "one layer (regular)")
     deficits = [h - r for h in hs]
