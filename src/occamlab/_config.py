@@ -28,6 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Self
 
+from occamlab._json import jsonable
 from occamlab.errors import ConfigError, DataError, suggest
 
 __all__ = [
@@ -325,8 +326,6 @@ class ConfigBase:
     ``from_dict`` (checked: :func:`config_from_dict`) and ``replace`` with dotted keys."""
 
     def to_dict(self) -> dict[str, Any]:
-        from occamlab._render import jsonable
-
         return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})  # type: ignore[arg-type]
 
     @classmethod

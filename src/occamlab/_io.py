@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from occamlab._json import jsonable
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_dir",
            "json_text"]
 
@@ -69,8 +71,6 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, fsync: bool = 
 def json_text(obj: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """``obj`` as strict JSON text ending in a newline (numpy scalars, tuples made plain; a
     non-finite float becomes ``null``, since JSON has no NaN)."""
-    from occamlab._render import jsonable
-
     return json.dumps(jsonable(obj), indent=indent, sort_keys=sort_keys, allow_nan=False) + "\n"
 
 

@@ -21,7 +21,8 @@ __all__ = ["main", "COMMANDS"]
 # parser and sets ``func`` (a callable taking the parsed namespace and returning an exit code).
 COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("occamlab.cli.fit", "fit a scaling law (chinchilla, isoflop, power-law, transfer, ...)"),
-    "demo": ("occamlab.cli.demo", "run the main job on bundled real data and write its report"),
+    "demo": ("occamlab.cli.demo", "run the seed's experiments and write their report (one page)"),
+    "report": ("occamlab.cli.report", "rebuild the demo's page from its run store"),
     "train": ("occamlab.cli.train", "train a small transformer from a TOML config (or --export one)"),
     "finetune": ("occamlab.cli.finetune", "fine-tune a checkpoint: full, frozen-embedding or LoRA"),
     "data": ("occamlab.cli.data", "corpora available offline (occam data list)"),

@@ -35,35 +35,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import warnings
+    from occamlab.experiments.compress import Config, measure
 
-    import torch
-
-    from occamlab.cli.llc import lm_data, token_loss
-    from occamlab.slt import critical_compression, two_part_code_length
-    from occamlab.train import load_checkpoint
-
-    torch.set_num_threads(1)
-    model, mcfg = load_checkpoint(args.checkpoint)
-    data = lm_data(args.data, mcfg.context, mcfg.vocab_size, args.max_tokens)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = critical_compression(
-            model, token_loss, data, scheme=args.scheme, epsilon=args.epsilon,
-            group_size=args.group_size, symmetric=args.symmetric,
-        )
-    out = res.to_dict()
-    code = None
-    if res.n_q is not None:  # the data part counts predicted tokens, not windows
-        code = two_part_code_length(model, token_loss, data, scheme=args.scheme, level=res.n_q,
-                                    group_size=args.group_size, symmetric=args.symmetric,
-                                    n=int(data[1].numel()))
-        out["two_part_code"] = code.to_dict()
+    config = Config(checkpoint=args.checkpoint, data=args.data, max_tokens=args.max_tokens,
+                    scheme=args.scheme, epsilon=args.epsilon, group_size=args.group_size,
+                    symmetric=args.symmetric)
+    report = measure(config)
     if args.json:
-        write_json(out, args.json)
+        write_json(report.to_dict(), args.json)
     if args.json != "-":
-        print(res)
-        if code is not None:
-            print()
-            print(code)
+        print(report)
     return 0

@@ -9,13 +9,11 @@ known-lambda suite and prints estimate, truth and relative error for each case.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import Any
 
-from occamlab._config import parse_scalar, read_toml
 from occamlab.cli._common import add_json_option, parse_kv, write_json
-from occamlab.errors import ConfigError, DataError
+from occamlab.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -51,56 +49,37 @@ def register(subparsers: Any) -> None:
 
 
 
-def sgld_settings(config_file: str | None, sets: list[str] | None) -> dict[str, Any]:
-    """SGLD settings from a TOML file and ``--set`` overrides (file < --set)."""
-    out: dict[str, Any] = {}
-    if config_file:
-        doc = read_toml(config_file)
-        out.update(doc.get("sgld", doc))
-    for k, v in parse_kv(sets).items():
-        out[k] = parse_scalar(v)
-    return out
+def _config(args: argparse.Namespace, checkpoint: str) -> Any:
+    """The ``llc`` experiment's config from the arguments (SGLD settings: file < --set)."""
+    from occamlab._config import load_dotted
+    from occamlab.experiments.llc import Config
+
+    sgld = load_dotted(args.config, parse_kv(args.set), table="sgld", what="SGLD settings file")
+    if args.batch_size is not None:
+        sgld["batch_size"] = args.batch_size
+    return Config.from_dict({"checkpoint": checkpoint, "data": args.data or "",
+                             "max_tokens": args.max_tokens, "sgld": sgld,
+                             "calibrate": args.calibrate, "seed": args.seed})
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from occamlab._config import load_dotted
     from occamlab.slt import SGLDConfig, validate_llc
 
-    settings = sgld_settings(args.config, args.set)
+    settings = load_dotted(args.config, parse_kv(args.set), table="sgld",
+                           what="SGLD settings file")
     cfg = SGLDConfig.from_dict(settings) if settings else None
     progress = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json != "-" else None
     res = validate_llc(args.cases, fast=args.fast, config=cfg, seed=args.seed, progress=progress)
+    return _finish(res, args)
+
+
+def _finish(res: Any, args: argparse.Namespace) -> int:
     if args.json:
-        d = res.to_dict()
-        keep = ("name", "family", "n_params", "truth", "estimate", "stderr", "relative_error",
-                "multiplicity", "truth_fraction", "step_size", "n_draws", "gamma", "temperature",
-                "seconds", "warnings")
-        d["cases"] = [{k: c[k] for k in keep if k in c} for c in d["cases"]]
-        write_json(d, args.json)
+        write_json(res.to_dict(), args.json)
     if args.json != "-":
         print(res)
     return 0
-
-
-def lm_data(spec: str, context: int, vocab_size: int, max_tokens: int) -> tuple[Any, Any]:
-    """Non-overlapping (inputs, targets) windows of ``context`` tokens from a corpus."""
-    import torch
-
-    from occamlab.train import as_tokens, iter_windows, load_corpus
-
-    if max_tokens < context + 1:
-        raise ConfigError(f"--max-tokens must be > the model context {context}, got {max_tokens}")
-    tokens = as_tokens(load_corpus(spec, max_bytes=max_tokens + 1), vocab_size=vocab_size)
-    batches = list(iter_windows(tokens, context=context, batch_size=256, max_tokens=max_tokens))
-    if not batches:
-        raise DataError(f"{spec}: no complete window of {context} tokens")
-    return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
-
-
-def token_loss(logits: Any, targets: Any) -> Any:
-    """Mean next-token cross-entropy in nats: ``(B, T, V)`` logits against ``(B, T)`` targets."""
-    import torch.nn.functional as F
-
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,50 +98,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("`validate` takes no checkpoints; run `occam llc validate` alone")
     if not args.data:
         raise ConfigError("--data is required for checkpoints (a corpus name or a .npy file)")
-    import torch
+    from occamlab.experiments.llc import estimate, trajectory
 
-    from occamlab.slt import (
-        SGLDConfig,
-        calibrate_sgld,
-        default_nbeta,
-        estimate_llc,
-        estimate_llc_calibrated,
-        estimate_llc_trajectory,
-    )
-    from occamlab.train import load_checkpoint
+    config = _config(args, args.targets[0])
 
-    torch.set_num_threads(1)
-    loaded = [load_checkpoint(t) for t in args.targets]
-    model0, mcfg = loaded[0]
-    for t, (_, c) in zip(args.targets[1:], loaded[1:], strict=True):
-        if (c.context, c.vocab_size) != (mcfg.context, mcfg.vocab_size):
-            raise ConfigError(f"{t}: context/vocabulary differ from {args.targets[0]}")
-    data = lm_data(args.data, mcfg.context, mcfg.vocab_size, args.max_tokens)
-    n_tokens = int(data[1].numel())
-    settings = sgld_settings(args.config, args.set)
-    if args.batch_size is not None:
-        settings["batch_size"] = args.batch_size
-    settings.setdefault("batch_size", 16)
-    cfg = SGLDConfig.from_dict(settings)
-    if len(loaded) == 1 and args.calibrate:
-        # calibrate, estimate, and rerun at a smaller step if the estimate's own chains run hot
-        res: Any
-        res, cal = estimate_llc_calibrated(model0, token_loss, data, cfg, seed=args.seed,
-                                           n=n_tokens)
-        print(cal, file=sys.stderr)
-    elif len(loaded) == 1:
-        res = estimate_llc(model0, token_loss, data, cfg, seed=args.seed, n=n_tokens)
-    else:
-        if args.calibrate:
-            if cfg.nbeta is None:  # the pilots would otherwise take n from the windows
-                cfg = dataclasses.replace(cfg, nbeta=default_nbeta(n_tokens))
-            cal = calibrate_sgld(model0, token_loss, data, cfg, seed=args.seed)
-            print(cal, file=sys.stderr)
-            cfg = cal.recommended
-        res = estimate_llc_trajectory([m for m, _ in loaded], token_loss, data, cfg,
-                                      seed=args.seed, labels=args.targets, n=n_tokens)
-    if args.json:
-        write_json(res.to_dict(), args.json)
-    if args.json != "-":
-        print(res)
-    return 0
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    if len(args.targets) == 1:
+        return _finish(estimate(config, progress=progress), args)
+    return _finish(trajectory(config, args.targets, progress=progress), args)

@@ -32,11 +32,16 @@ from ._registry import (
     get_experiment,
     register_experiment,
 )
-from ._spec import PlannedRun, SweepSpec, expand_values, load_spec, parse_spec
+from ._spec import PlannedRun, SweepSpec, expand_values, load_spec, parse_spec, plan_run
+from ._suite import SUITE, DemoResult, build_report, run_demo
 from ._sweep import BackendError, Progress, SweepResult, plan_table, run_sweep
 
 __all__ = [
     "BACKENDS",
+    "SUITE",
+    "DemoResult",
+    "build_report",
+    "run_demo",
     "Backend",
     "BackendError",
     "RunOutput",
@@ -65,6 +70,7 @@ __all__ = [
     "load_spec",
     "make_backend",
     "parse_spec",
+    "plan_run",
     "plan_table",
     "register_experiment",
     "run_sweep",

@@ -40,6 +40,7 @@ EXPERIMENTS: dict[str, str] = {
     "llc": "occamlab.experiments.llc",
     "compress": "occamlab.experiments.compress",
     "scaling-demo": "occamlab.experiments.scaling_demo",
+    "chinchilla": "occamlab.experiments.chinchilla",
     "noop": "occamlab.experiments.noop",
 }
 

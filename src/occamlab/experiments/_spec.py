@@ -42,7 +42,7 @@ from occamlab.store import run_id
 
 from ._registry import get_experiment
 
-__all__ = ["SweepSpec", "PlannedRun", "load_spec", "parse_spec", "expand_values"]
+__all__ = ["SweepSpec", "PlannedRun", "load_spec", "parse_spec", "expand_values", "plan_run"]
 
 TOP_KEYS = ("experiment", "base", "axes", "zip", "retries", "time_limit", "name")
 
@@ -78,7 +78,6 @@ class SweepSpec:
         ConfigError
             The sweep is empty, or a run's config is invalid (the message names the run's point).
         """
-        exp = get_experiment(self.experiment)
         dims: list[list[dict[str, Any]]] = [[{k: v} for v in vals] for k, vals in self.axes.items()]
         for group in self.zips:
             n = len(next(iter(group.values())))
@@ -95,17 +94,27 @@ class SweepSpec:
             for k, v in point.items():
                 set_dotted(cfg, k, v)
             try:
-                full = exp.config_dict(cfg)
+                run = plan_run(self.experiment, cfg, point)
             except ConfigError as exc:
                 where = ", ".join(f"{k}={v!r}" for k, v in point.items()) or "base"
                 raise ConfigError(f"{self.source}: run ({where}): {exc}") from None
-            rid = run_id(self.experiment, full)
-            if rid not in seen:
-                seen.add(rid)
-                runs.append(PlannedRun(rid, self.experiment, full, point))
+            if run.id not in seen:
+                seen.add(run.id)
+                runs.append(run)
         if not runs:
             raise ConfigError(f"{self.source}: the sweep is empty")
         return runs
+
+
+def plan_run(experiment: str, config: Mapping[str, Any],
+             point: Mapping[str, Any] | None = None) -> PlannedRun:
+    """One validated run: the experiment's full config (defaults filled in) and its content id.
+
+    ``point`` records the values that vary between the runs of a sweep (for listings).
+    Raises :class:`ConfigError` when ``config`` is not a valid config of ``experiment``.
+    """
+    full = get_experiment(experiment).config_dict(dict(config))
+    return PlannedRun(run_id(experiment, full), experiment, full, dict(point or {}))
 
 
 def expand_values(key: str, spec: Any, *, source: str = "spec",

@@ -23,8 +23,9 @@ from typing import Any
 from occamlab.errors import ConfigError
 from occamlab.train import TrainConfig, TrainResult
 
+from ._refs import resolve_ref
 from ._registry import RunOutput
-from .train import FILES, metrics_logger, summary
+from .train import FILES, data_tokens, metrics_logger, summary
 
 __all__ = ["Config", "MODES", "default_train_config", "execute", "run"]
 
@@ -92,10 +93,11 @@ def execute(config: Config, out: str | Path, *, resume: bool = False, progress: 
     from occamlab.train import finetune
 
     _, res = finetune(
-        config.checkpoint, config.train, mode=config.mode, lora_rank=config.lora_rank,
-        lora_alpha=config.lora_alpha, lora_modules=config.lora_modules,
-        lora_lr_scale=config.lora_lr_scale, out=out, resume=resume, progress=progress,
-        callback=callback,
+        resolve_ref(config.checkpoint, out), config.train, mode=config.mode,
+        lora_rank=config.lora_rank, lora_alpha=config.lora_alpha,
+        lora_modules=config.lora_modules, lora_lr_scale=config.lora_lr_scale,
+        tokens=data_tokens(config.train.data.corpus, out), out=out, resume=resume,
+        progress=progress, callback=callback,
     )
     return res
 

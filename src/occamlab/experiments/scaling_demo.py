@@ -15,7 +15,7 @@ from typing import Any
 
 from occamlab._io import atomic_write_json
 from occamlab.errors import ConfigError, check_seed
-from occamlab.reports import Section, write_report
+from occamlab.reports._html import Section, write_report
 from occamlab.scaling import (
     Chinchilla,
     classify_downstream,

@@ -20,6 +20,7 @@ from typing import Any
 
 from occamlab.train import TrainConfig, TrainResult
 
+from ._refs import PROCESS_PREFIX, RUN_PREFIX, process_tokens, resolve_ref
 from ._registry import RunOutput
 
 __all__ = ["Config", "SCALARS", "execute", "run", "metrics_logger", "summary"]
@@ -54,12 +55,31 @@ def summary(res: TrainResult) -> dict[str, Any]:
     return out
 
 
+def data_tokens(corpus: str, run_dir: str | Path | None) -> Any:
+    """Token ids for a ``process:`` corpus (sampled here), ``None`` for a corpus the training
+    library reads itself; a ``run:`` reference is resolved against the run's store."""
+    if corpus.startswith(PROCESS_PREFIX):
+        return process_tokens(corpus)
+    if corpus.startswith(RUN_PREFIX):
+        from occamlab.train import load_corpus
+
+        return load_corpus(resolve_ref(corpus, run_dir))
+    return None
+
+
 def execute(config: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = False,
             callback: Callable[[Any], None] | None = None) -> TrainResult:
-    """Train into ``out`` (see :func:`occamlab.train.train`); returns the result."""
+    """Train into ``out`` (see :func:`occamlab.train.train`); returns the result.
+
+    ``config.data.corpus`` may also be ``process:NAME?...`` (symbols sampled from a process of
+    :mod:`occamlab.processes`, :func:`~occamlab.experiments._refs.process_spec`) or a ``run:``
+    reference to a file of an earlier run of the store.
+    """
     from occamlab.train import train
 
-    _, res = train(config, out=out, resume=resume, progress=progress, callback=callback)
+    tokens = data_tokens(config.data.corpus, out)
+    _, res = train(config, tokens=tokens, out=out, resume=resume, progress=progress,
+                   callback=callback)
     return res
 
 

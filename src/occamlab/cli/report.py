@@ -1,0 +1,25 @@
+"""``occam report``: rebuild the demo's page and results from its run store (nothing trains)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from occamlab.cli._common import add_json_option
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser("report", help="rebuild the demo's page from its run store",
+                       description="Rebuild index.html and results.json from the runs stored by "
+                       "`occam demo`, without training anything.")
+    r.add_argument("--store", required=True, metavar="DIR", help="the demo's run store")
+    r.add_argument("--out", required=True, metavar="DIR", help="where the page goes")
+    add_json_option(r)
+    r.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from occamlab.cli.demo import finish
+    from occamlab.experiments import build_report
+
+    return finish(build_report(args.store, args.out), args)

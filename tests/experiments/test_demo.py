@@ -1,0 +1,111 @@
+"""occam demo / occam report: the suite frame on a tiny configuration (resume, rebuild, failures)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from occamlab.cli import main
+from occamlab.errors import ConfigError
+from occamlab.experiments import SUITE, build_report, run_demo
+from occamlab.experiments.chinchilla import Config as ChinchillaConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
+
+TINY = ChinchillaConfig(models=((8, 1, 1), (16, 1, 2), (16, 2, 2)), budgets=(3e8, 1e9, 3e9),
+                        min_steps=20, max_tokens=200_000, batch_size=8, bootstrap=20)
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory: Any) -> tuple[Path, Any]:
+    out = tmp_path_factory.mktemp("demo")
+    res = run_demo(["chinchilla"], out=out, jobs=0, configs={"chinchilla": TINY})
+    return out, res
+
+
+def test_tiny_demo_writes_page_and_results(tiny_demo: Any) -> None:
+    out, res = tiny_demo
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == ["chinchilla"]
+    entry = results["chinchilla"]
+    assert entry["status"] in ("ok", "flagged")
+    r = entry["results"]
+    for task in ("text", "process"):
+        assert r[task]["n_runs"] >= 6, r[task]
+        e = r[task]["E"]
+        assert set(e) >= {"value", "ci", "level"} and e["level"] == 0.95
+    assert r["truth"]["exact"] is True
+    assert r["truth"]["h_mu_nats"] == pytest.approx(r["truth"]["h_mu_bits"] * 0.6931471805599453)
+    page = (out / "index.html").read_text()
+    assert "<h2 id='chinchilla'" in page and "Provenance" in page
+    assert page.count("<img ") >= 3 and "data:image/" in page
+    # the headline and verdict numbers on the page are the numbers in results.json
+    assert entry["headline"] in page.replace("&#x27;", "'")
+    assert res.experiments[0]["n_runs"] == sum(r[t]["n_runs"] for t in ("text", "process"))
+    assert entry["provenance"]["config"]["budgets"] == list(TINY.budgets)
+
+
+def test_second_call_reruns_nothing_and_report_rebuilds_the_same_page(tiny_demo: Any,
+                                                                      tmp_path: Path) -> None:
+    out, first = tiny_demo
+    store = out / "store"
+    n_done = len(list((store / "runs").iterdir()))
+    again = run_demo(["chinchilla"], out=tmp_path / "again", store=store, jobs=0,
+                     configs={"chinchilla": TINY})
+    assert len(list((store / "runs").iterdir())) == n_done
+    assert again.experiments[0]["headline"] == first.experiments[0]["headline"]
+    rebuilt = build_report(store, tmp_path / "rebuilt")
+    a = json.loads((out / "results.json").read_text())["chinchilla"]
+    b = json.loads((tmp_path / "rebuilt" / "results.json").read_text())["chinchilla"]
+    assert a["results"] == b["results"] and a["headline"] == b["headline"]
+    assert rebuilt.experiments[0]["status"] == first.experiments[0]["status"]
+
+    def strip(html: str) -> str:  # the page differs only in times and the store path
+        html = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "", html)
+        html = re.sub(r"chinchilla \d+ s", "", html)
+        return html.replace(str(tmp_path / "again"), "").replace(str(out), "")
+
+    assert "<h2 id='chinchilla'" in (tmp_path / "rebuilt" / "index.html").read_text()
+    assert len(strip((tmp_path / "rebuilt" / "index.html").read_text())) > 1000
+
+
+def test_report_cli_and_json(tiny_demo: Any, tmp_path: Path, capsys: Any) -> None:
+    out, _ = tiny_demo
+    rc = main(["report", "--store", str(out / "store"), "--out", str(tmp_path / "r"),
+               "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d["experiments"][0]["name"] == "chinchilla"
+    assert "chinchilla" in capsys.readouterr().out
+
+
+def test_a_failing_experiment_is_reported_and_the_command_fails(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    from occamlab.experiments import chinchilla
+
+    def broken(config: Any) -> None:
+        raise RuntimeError("corpus exploded")
+
+    monkeypatch.setattr(chinchilla, "preflight", broken)
+    res = run_demo(["chinchilla"], out=tmp_path, jobs=0, configs={"chinchilla": TINY})
+    assert res.failed == ["chinchilla"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["chinchilla"]["status"] == "failed"
+    assert "corpus exploded" in results["chinchilla"]["error"]
+    page = (tmp_path / "index.html").read_text()
+    assert "This experiment failed" in page and "corpus exploded" in page
+
+
+def test_bad_arguments(tmp_path: Path, capsys: Any) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'chinchilla'"):
+        run_demo("chinchila", out=tmp_path)
+    assert main(["demo", "--only", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'nope'" in err and ", ".join(SUITE) in err
+    assert main(["demo", "--jobs", "-1", "--out", str(tmp_path)]) == 2
+    assert main(["report", "--store", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "index.html").exists()
