@@ -23,8 +23,9 @@ from occamlab.scaling import (
     fit_loss_to_loss,
     load_dataset,
     optimal_allocation,
+    plot_extrapolation,
+    plot_isoflop,
 )
-from occamlab.scaling._plot import plot_extrapolation, plot_isoflop
 
 __all__ = ["ScalingDemoConfig", "DemoOutput", "run"]
 

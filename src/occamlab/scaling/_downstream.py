@@ -109,7 +109,7 @@ def _sigmoid(u: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float] | N
             # only the residual sum of squares is used: a sigmoid that degenerates into a line
             # (a flat direction the polish cannot finish) is still a valid comparison
             warnings.simplefilter("ignore", ConvergenceWarning)
-            r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss="lsq", max_polish_iter=50)
+            r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss_fn="lsq", max_polish_iter=50)
     except (ConfigError, DataError):
         return None
     sse = float(np.sum(np.square(r.residuals)))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from occamlab._render import Rendered, Table, jsonable
-from occamlab.errors import ConfigError, DataError
+from occamlab.errors import ConfigError, DataError, check_seed
 from occamlab.scaling._data import check_values, column
 
 __all__ = ["IsoflopResult", "fit_isoflop"]
@@ -43,6 +43,12 @@ class IsoflopResult(Rendered):
     n_bootstrap: int
     skipped: tuple[str, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def valid(self) -> bool:
+        """No ``warnings``: every vertex lies inside its budget's sampled sizes and no bootstrap
+        resample was dropped. (Budgets listed in ``skipped`` are left out of the fit, not failures.)"""
+        return not self.warnings
 
     def n_opt_at(self, compute: Any) -> np.ndarray:
         """Optimal model size predicted by the power law at budgets ``compute``."""
@@ -122,6 +128,7 @@ def fit_isoflop(
     (a loss curve over a wide range of sizes is not a parabola; Porian et al.'s 0.834 and 0.497
     are reproduced with windows of 5 to 7 points); ``None`` uses every point.
     """
+    seed = check_seed(seed)
     if window is not None and window < 3:
         raise ConfigError(f"window must be at least 3 points (or None for all), got {window}")
     N = column(data, n, source=source, role="model size")

@@ -64,7 +64,10 @@ class FitResult(Rendered):
     ``params``, ``stderr`` and ``ci`` are in natural units (``E``, ``A``, ...); ``theta``,
     ``covariance`` and ``bootstrap`` are in the fitter's internal coordinates (logarithms of
     positive scale parameters), which is where intervals are made. ``objective`` is the mean loss
-    (Huber or least squares) of the residuals at the optimum, unscaled.
+    (Huber or least squares) of the residuals at the optimum, unscaled. ``loss`` is the name of the
+    robust loss function the fit used (the ``loss_fn`` argument of :func:`fit`; the field keeps its
+    name because it is a key of the stored JSON). Status: ``converged``, ``at_bound``, ``warnings``
+    and the property ``valid`` (all diagnostics passed).
     """
 
     form: str
@@ -94,6 +97,14 @@ class FitResult(Rendered):
     bootstrap: tuple[tuple[float, ...], ...] | None
     form_options: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- status -----------------------------------------------------------------------------
+    @property
+    def valid(self) -> bool:
+        """The fit passed all its own diagnostics: ``converged`` (the optimizer's own stopping
+        criterion was met), no parameter at a bound, and no ``warnings`` (no distinct near-optimum,
+        a regular covariance, no failed bootstrap resample)."""
+        return bool(self.converged and not self.at_bound and not self.warnings)
 
     # --- use --------------------------------------------------------------------------------
     def law(self) -> LawForm:
