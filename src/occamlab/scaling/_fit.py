@@ -25,13 +25,7 @@ from scipy import optimize
 
 from occamlab.errors import ConvergenceWarning, DataError
 from occamlab.scaling._forms import LawForm
-from occamlab.scaling._intervals import (
-    Intervals,
-    bootstrap_intervals,
-    hessian_covariance,
-    hessian_intervals,
-    singular_intervals,
-)
+from occamlab.scaling._intervals import Intervals, fit_intervals, hessian_covariance
 from occamlab.scaling._objective import Objective
 from occamlab.scaling._optimize import BatchResult, minimize_batched
 from occamlab.scaling._problem import Problem, check_fit_options, make_problem, starting_points
@@ -190,17 +184,11 @@ def fit(
     max_polish_iter: int = 1000,
     source: str = "data",
 ) -> FitResult:
-    r"""Fit ``form`` to measurements by robust multi-start minimization.
-
-    Minimizes, over the internal parameters ``theta`` (``ln`` of positive scale parameters),
-
-    .. math::
-
-        f(\theta) = \frac{1}{n} \sum_i \rho(r_i), \qquad r_i = g(\hat y_i(\theta)) - g(y_i),
-
-    with ``g = ln`` for log-space forms (identity for linear ones) and ``rho`` the Huber loss
-    (``r^2/2`` for ``|r| <= delta``, ``delta (|r| - delta/2)`` beyond; Hoffmann et al. 2022) or
-    least squares (``r^2/2``).
+    r"""Fit ``form`` to measurements: minimize, over the internal parameters ``theta`` (``ln`` of
+    positive scale parameters), :math:`f(\theta) = \frac{1}{n} \sum_i \rho(r_i)` with residuals
+    :math:`r_i = g(\hat y_i(\theta)) - g(y_i)` (``g = ln`` for log-space forms, identity for linear
+    ones) and ``rho`` the Huber loss (``r^2/2`` for ``|r| <= delta``, ``delta (|r| - delta/2)``
+    beyond; Hoffmann et al. 2022) or least squares (``r^2/2``).
 
     Parameters
     ----------
@@ -230,8 +218,7 @@ def fit(
     level : float
         Interval coverage, in (0, 1).
     seed : int
-        Seed of the bootstrap resampling (a non-negative integer; see
-        :func:`occamlab.errors.check_seed`).
+        Seed of the bootstrap resampling (a non-negative integer).
     max_polish_iter : int
         Iterations of the final L-BFGS-B polish of the best candidates (on the objective divided by
         its own value, tolerances 1e-15 / 1e-11).
@@ -241,7 +228,7 @@ def fit(
     Returns
     -------
     FitResult
-        Natural parameters, standard errors and intervals, the objective at the optimum, and the
+        Natural parameters, standard errors, intervals, the objective at the optimum, and the
         diagnostics ``converged``, ``at_bound``, ``warnings`` and ``valid``.
 
     Raises
@@ -249,13 +236,9 @@ def fit(
     ConfigError
         A bad option (``loss_fn``, ``delta``, ``level``, ``bootstrap``, ``seed``, ``fixed``, ``starts``).
     DataError
-        Missing, non-numeric, non-finite, non-positive (where logs are taken) or constant columns;
-        too few points; an objective not finite at any start.
-
-    Warns
-    -----
-    ConvergenceWarning
-        When the optimizer did not converge at the best start.
+        A missing, non-numeric, non-finite, constant or (where logs are taken) non-positive
+        column; too few points; an objective not finite at any start. A ``ConvergenceWarning`` is
+        issued when the optimizer did not converge at the best start.
     """
     seed = check_fit_options(loss_fn=loss_fn, delta=delta, level=level, bootstrap=bootstrap, seed=seed)
     problem = make_problem(form, data, target=target, columns=columns, loss_fn=loss_fn, delta=delta,
@@ -265,14 +248,8 @@ def fit(
     opt = _polish(problem, batch, order, max_polish_iter)
     at_bound, warn = _diagnose(problem, opt)
     cov = hessian_covariance(problem.objective, opt.theta, problem.free)
-    if bootstrap:
-        iv = bootstrap_intervals(problem, data, opt.theta, cov, n_resamples=bootstrap, groups=groups,
-                                 n_nearby=n_nearby, level=level, seed=seed, source=source)
-    elif cov is not None:
-        iv = hessian_intervals(problem, opt.theta, cov, level)
-    else:
-        iv = singular_intervals(problem)
-    iv = iv.pin_fixed(problem, problem.form.to_natural(opt.theta))
+    iv = fit_intervals(problem, data, opt.theta, cov, bootstrap=bootstrap, groups=groups,
+                       n_nearby=n_nearby, level=level, seed=seed, source=source)
     warn += iv.warnings
     if not opt.converged:
         warnings.warn(warn[0], ConvergenceWarning, stacklevel=2)

@@ -19,7 +19,7 @@ from occamlab.scaling._optimize import minimize_batched
 from occamlab.scaling._problem import Problem
 
 __all__ = ["Intervals", "hessian_covariance", "hessian_intervals", "bootstrap_intervals",
-           "singular_intervals"]
+           "singular_intervals", "fit_intervals"]
 
 Array = np.ndarray
 
@@ -178,3 +178,28 @@ def bootstrap_intervals(
     method = (f"bootstrap percentile, {len(boot)} resamples of {what}, each refitted from the "
               f"optimum and {n_nearby} nearby starts")
     return Intervals(form.to_natural(lo_i), form.to_natural(hi_i), se_nat, method, boot, warn)
+
+
+def fit_intervals(
+    problem: Problem,
+    data: Any,
+    theta: Array,
+    cov: Array | None,
+    *,
+    bootstrap: int,
+    groups: str | Sequence[Any] | None,
+    n_nearby: int,
+    level: float,
+    seed: int,
+    source: str,
+) -> Intervals:
+    """The intervals of a fit at the optimum ``theta``: bootstrap when ``bootstrap > 0``, else the
+    Hessian's, else none (singular); fixed parameters pinned at their values."""
+    if bootstrap:
+        iv = bootstrap_intervals(problem, data, theta, cov, n_resamples=bootstrap, groups=groups,
+                                 n_nearby=n_nearby, level=level, seed=seed, source=source)
+    elif cov is not None:
+        iv = hessian_intervals(problem, theta, cov, level)
+    else:
+        iv = singular_intervals(problem)
+    return iv.pin_fixed(problem, problem.form.to_natural(theta))
