@@ -195,6 +195,24 @@ def _draws(result: FitResult, n_draws: int, seed: int) -> tuple[np.ndarray, str]
     return draws, f"{n_draws} Gaussian draws from the Hessian covariance (parametric bootstrap)"
 
 
+def _percentiles(theta: np.ndarray, C: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
+    """Percentile intervals of ``N_opt, D_opt, D/N`` (each ``(2, budgets)``) and of ``a, b``
+    (each ``(2,)``) over draws ``theta`` (draws, 5) of Chinchilla's internal parameters; NaN
+    without draws."""
+    q = (1 - level) / 2
+    if not len(theta):
+        nan2 = np.full((2, len(C)), np.nan)
+        return nan2, nan2, nan2, np.array([np.nan, np.nan]), np.array([np.nan, np.nan])
+    nat = np.exp(theta[:, :3])
+    al, be = theta[:, 3:4], theta[:, 4:5]
+    d = allocation_from_params(nat[:, 0:1], nat[:, 1:2], nat[:, 2:3], al, be, C[None, :])
+
+    def ci(v: np.ndarray) -> np.ndarray:
+        return np.nanquantile(v, [q, 1 - q], axis=0)
+
+    return ci(d["n_opt"]), ci(d["d_opt"]), ci(d["tokens_per_param"]), ci(d["a"][:, 0]), ci(d["b"][:, 0])
+
+
 def optimal_allocation(
     result: FitResult,
     compute: Sequence[float] | float | np.ndarray,
@@ -237,21 +255,7 @@ def optimal_allocation(
     p = result.params
     point = allocation_from_params(p["E"], p["A"], p["B"], p["alpha"], p["beta"], C)
     theta, method = _draws(result, n_draws, seed)
-    q = (1 - level) / 2
-    if len(theta):
-        nat = np.exp(theta[:, :3])
-        al, be = theta[:, 3:4], theta[:, 4:5]
-        d = allocation_from_params(nat[:, 0:1], nat[:, 1:2], nat[:, 2:3], al, be, C[None, :])
-
-        def ci(v: np.ndarray) -> np.ndarray:
-            return np.nanquantile(v, [q, 1 - q], axis=0)
-
-        n_ci, d_ci, r_ci = ci(d["n_opt"]), ci(d["d_opt"]), ci(d["tokens_per_param"])
-        a_ci, b_ci = ci(d["a"][:, 0]), ci(d["b"][:, 0])
-    else:
-        nan2 = np.full((2, len(C)), np.nan)
-        n_ci = d_ci = r_ci = nan2
-        a_ci = b_ci = np.array([np.nan, np.nan])
+    n_ci, d_ci, r_ci, a_ci, b_ci = _percentiles(theta, C, level)
 
     def pairs(v: np.ndarray) -> tuple[tuple[float, float], ...]:
         return tuple((float(lo), float(hi)) for lo, hi in zip(v[0], v[1], strict=True))

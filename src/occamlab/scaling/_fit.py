@@ -98,7 +98,7 @@ def _polish(problem: Problem, batch: BatchResult, order: Array, max_iter: int) -
     cands, cand_conv = _candidates(batch, order)
     best_f = float(batch.f[order[0]])
     pscale = abs(best_f) if best_f > 0 else 1.0
-    polished = [(x, f, ok or c) for (x, f, ok), c in zip(
+    polished = [(x, f, polish_converged or c) for (x, f, polish_converged), c in zip(
         (_lbfgsb(problem.objective, c, problem.lower, problem.upper, pscale, max_iter) for c in cands),
         cand_conv, strict=True)]
     theta, f_best, conv = min(polished, key=lambda t: t[1])

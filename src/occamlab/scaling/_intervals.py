@@ -165,11 +165,11 @@ def bootstrap_intervals(
     elif groups is not None:
         g_arr = np.asarray(groups)
     W = _resample_weights(problem.n_points, n_resamples, g_arr, rng)
-    boot, ok = _bootstrap_refits(problem, theta, cov, W, n_nearby, rng)
+    boot, finite = _bootstrap_refits(problem, theta, cov, W, n_nearby, rng)
     warn: tuple[str, ...] = ()
-    if not ok.all():
-        warn = (f"{int((~ok).sum())} bootstrap resamples failed and were dropped",)
-    boot = boot[ok]
+    if not finite.all():
+        warn = (f"{int((~finite).sum())} bootstrap resamples failed and were dropped",)
+    boot = boot[finite]
     a = (1 - level) / 2
     lo_i, hi_i = np.quantile(boot, a, axis=0), np.quantile(boot, 1 - a, axis=0)
     form = problem.form
