@@ -36,9 +36,16 @@ import numpy as np
 from scipy import optimize
 
 from occamlab.scaling import Chinchilla, fit
-from occamlab.scaling._objective import huber
 
 PUBLISHED = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+def huber(r: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hoffmann et al.'s Huber loss and its derivative, written out as the baseline's author would
+    (the same formula as occamlab's objective, not imported from its private modules)."""
+    a = np.abs(r)
+    rho = np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    return rho, np.clip(r, -delta, delta)
 
 
 def make_data(n: int = 250, seed: int = 0) -> dict[str, np.ndarray]:

@@ -61,6 +61,6 @@ def test_kaplan_form_recovers_its_parameters() -> None:
     N = np.repeat(np.geomspace(1e6, 1e10, 6), 6)
     D = np.tile(np.geomspace(1e8, 1e12, 6), 6)
     L = Kaplan().predict(truth, N=N, D=D)
-    res = fit(Kaplan(), {"N": N, "D": D, "loss": L}, loss="lsq")
+    res = fit(Kaplan(), {"N": N, "D": D, "loss": L}, loss_fn="lsq")
     for k, v in truth.items():
         assert res.params[k] == pytest.approx(v, rel=1e-4), k

@@ -101,7 +101,7 @@ def test_bootstrap_coverage_100_repetitions() -> None:
 
 def test_fixed_parameter_and_least_squares() -> None:
     data = chinchilla_data(4, n=80, noise=0.01)
-    res = fit(Chinchilla(), data, starts=SMALL_GRID, fixed={"E": 1.69}, loss="lsq")
+    res = fit(Chinchilla(), data, starts=SMALL_GRID, fixed={"E": 1.69}, loss_fn="lsq")
     assert res.params["E"] == pytest.approx(1.69, rel=1e-12)
     assert res.fixed == ("E",) and res.ci["E"] == (pytest.approx(1.69), pytest.approx(1.69))
     assert res.params["alpha"] == pytest.approx(0.34, abs=0.03)
@@ -149,8 +149,8 @@ def test_bad_input_is_a_clear_error(data: dict, match: str) -> None:
 
 def test_bad_options_are_config_errors() -> None:
     data = chinchilla_data(6, n=20)
-    with pytest.raises(ConfigError, match="loss must be"):
-        fit(Chinchilla(), data, loss="l1")
+    with pytest.raises(ConfigError, match="loss_fn must be"):
+        fit(Chinchilla(), data, loss_fn="l1")
     with pytest.raises(ConfigError, match="cannot fix"):
         fit(Chinchilla(), data, fixed={"gamma": 1.0})
     with pytest.raises(ConfigError, match="each start needs 5"):

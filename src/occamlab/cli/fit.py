@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-import numpy as np
-
 from occamlab.cli._common import add_json_option, write_json
 from occamlab.errors import ConfigError
 
@@ -138,7 +136,14 @@ def _finish(result: Any, args: Any, payload: dict[str, Any] | None = None) -> in
 
 
 def _chinchilla(args: Any) -> int:
-    from occamlab.scaling import Chinchilla, extrapolation_check, fit, optimal_allocation
+    from occamlab.scaling import (
+        Chinchilla,
+        default_budgets,
+        extrapolation_check,
+        fit,
+        optimal_allocation,
+        tokens_from_flops,
+    )
 
     df = _load(args.data)
     if args.d is None and args.flops is None:
@@ -146,26 +151,19 @@ def _chinchilla(args: Any) -> int:
     df = df.copy()
     target_d = args.d
     if args.d is None:
-        from occamlab.scaling._data import column
-
-        df["__D"] = column(df, args.flops, source=args.data) / (6.0 * column(df, args.n, source=args.data))
+        df["__D"] = tokens_from_flops(df, n=args.n, flops=args.flops, source=args.data)
         target_d = "__D"
     columns = {"N": args.n, "D": target_d}
-    kw = dict(loss=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
+    kw = dict(loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
               groups=args.group_by)
     res = fit(Chinchilla(), df, target=args.loss, columns=columns, source=args.data, **kw)
-    N = np.asarray(res.inputs["N"])
-    D = np.asarray(res.inputs["D"])
-    c = 6 * N * D
-    budgets = np.geomspace(c.min(), c.max() * 100, 6)
-    budgets = np.array([float(f"{b:.2g}") for b in budgets])
-    alloc = optimal_allocation(res, budgets, seed=args.seed)
+    alloc = optimal_allocation(res, default_budgets(res), seed=args.seed)
     _echo(alloc, args)
     payload = res.to_dict()
     payload["optimal_allocation"] = alloc.to_dict()
     if args.holdout:
         ex = extrapolation_check(Chinchilla(), df, by=args.n, n_holdout=args.holdout, target=args.loss,
-                                 columns=columns, loss=args.loss_fn, delta=args.delta)
+                                 columns=columns, loss_fn=args.loss_fn, delta=args.delta)
         _echo(ex, args)
         payload["extrapolation"] = {k: v for k, v in ex.to_dict().items() if k != "fits"}
     if args.plot:
@@ -174,8 +172,7 @@ def _chinchilla(args: Any) -> int:
 
 
 def _isoflop(args: Any) -> int:
-    from occamlab.scaling import fit_isoflop
-    from occamlab.scaling._plot import plot_isoflop
+    from occamlab.scaling import fit_isoflop, plot_isoflop
 
     df = _load(args.data)
     res = fit_isoflop(df, n=args.n, loss=args.loss, flops=args.flops, d=args.d, bootstrap=args.bootstrap,
@@ -190,7 +187,7 @@ def _power_law(args: Any) -> int:
 
     df = _load(args.data)
     form = PowerLaw(saturating=not args.no_saturating)
-    res = fit(form, df, target=args.y, columns={"x": args.x}, loss=args.loss_fn, delta=args.delta,
+    res = fit(form, df, target=args.y, columns={"x": args.x}, loss_fn=args.loss_fn, delta=args.delta,
               bootstrap=args.bootstrap, groups=args.group_by, seed=args.seed, source=args.data)
     if args.plot:
         res.plot(args.plot)

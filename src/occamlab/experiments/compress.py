@@ -89,15 +89,16 @@ def measure(config: Config, *, run_dir: str | Path | None = None) -> Compression
     from occamlab.train import token_loss
 
     lm = load_lm(config.checkpoint, config.data, config.max_tokens, run_dir=run_dir)
-    kw = {"group_size": config.group_size, "symmetric": config.symmetric}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the result lists its own warnings
         res = critical_compression(lm.model, token_loss, lm.data, scheme=config.scheme,
-                                   epsilon=config.epsilon, **kw)
+                                   epsilon=config.epsilon, group_size=config.group_size,
+                                   symmetric=config.symmetric)
     code = None
     if res.n_q is not None:  # the data part counts predicted tokens, not windows
         code = two_part_code_length(lm.model, token_loss, lm.data, scheme=config.scheme,
-                                    level=res.n_q, n=lm.n_tokens, **kw)
+                                    level=res.n_q, n=lm.n_tokens, group_size=config.group_size,
+                                    symmetric=config.symmetric)
     return CompressionReport(config.checkpoint, config.data, lm.n_tokens, res, code)
 
 

@@ -24,8 +24,9 @@ from occamlab.scaling import (
     fit_loss_to_loss,
     load_dataset,
     optimal_allocation,
+    plot_extrapolation,
+    plot_isoflop,
 )
-from occamlab.scaling._plot import plot_extrapolation, plot_isoflop
 
 from ._registry import RunOutput
 

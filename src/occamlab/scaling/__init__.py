@@ -9,12 +9,26 @@
 >>> round(res.params["alpha"], 3), round(res.params["E"], 3)
 (0.34, 1.69)
 
-Importing this package imports numpy and scipy only (no torch, no matplotlib).
+Importing this package imports numpy and scipy only (no torch, no matplotlib: the ``plot_*``
+functions import it when called, pandas is imported when a file is read).
+
+Argument names: ``loss`` is always a column (or value) of losses; ``loss_fn`` is the robust loss
+function of a fit (``"huber"`` or ``"lsq"``); ``target`` is the column of observed values of a
+generic :func:`fit`; ``n``, ``d``, ``flops`` are the columns of ``N`` (parameters), ``D`` (tokens)
+and ``C`` (FLOPs). Every function that draws random numbers takes a keyword-only ``seed: int = 0``.
+Status of every result with diagnostics: ``converged`` (the optimizer's own stopping criterion),
+``warnings``, and ``valid`` (all its diagnostics passed).
 """
 
-from occamlab.scaling._allocation import Allocation, allocation_from_params, optimal_allocation
+from occamlab.scaling._allocation import (
+    Allocation,
+    allocation_from_params,
+    default_budgets,
+    optimal_allocation,
+    tokens_from_flops,
+)
 from occamlab.scaling._bundled import DATASETS, load_dataset
-from occamlab.scaling._data import read_table
+from occamlab.scaling._data import column, read_table
 from occamlab.scaling._downstream import (
     VERDICTS,
     DownstreamResult,
@@ -43,6 +57,7 @@ from occamlab.scaling._forms import (
 )
 from occamlab.scaling._isoflop import IsoflopResult, fit_isoflop
 from occamlab.scaling._loss_to_loss import LossToLossResult, fit_loss_to_loss
+from occamlab.scaling._plot import plot_extrapolation, plot_fit, plot_isoflop
 from occamlab.scaling._result import FitResult, Prediction
 from occamlab.scaling._transfer import TransferResult, effective_data_transferred, fit_transfer
 
@@ -56,6 +71,8 @@ __all__ = [
     "TransferResult",
     "VERDICTS",
     "allocation_from_params",
+    "default_budgets",
+    "tokens_from_flops",
     "classify_downstream",
     "effective_data_transferred",
     "extrapolation_check",
@@ -83,4 +100,8 @@ __all__ = [
     "get_form",
     "hessian_covariance",
     "read_table",
+    "column",
+    "plot_fit",
+    "plot_isoflop",
+    "plot_extrapolation",
 ]

@@ -11,6 +11,7 @@ internal parameters from the Gaussian with the Hessian covariance (a parametric 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,79 @@ from typing import Any
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, DataError, check_seed
+from occamlab.scaling._data import column
 from occamlab.scaling._result import FitResult
 
-__all__ = ["Allocation", "optimal_allocation", "allocation_from_params"]
+__all__ = ["Allocation", "optimal_allocation", "allocation_from_params", "tokens_from_flops",
+           "default_budgets"]
+
+
+def tokens_from_flops(data: Any, *, n: str = "N", flops: str = "C", source: str = "data") -> np.ndarray:
+    """Training tokens from training compute: ``D = C / (6 N)`` per row (Kaplan et al. 2020).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or mapping of arrays
+    n : str
+        Column of model sizes ``N`` (parameters).
+    flops : str
+        Column of training compute ``C`` (FLOPs).
+    source : str
+        Name of the data in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``D`` (tokens), shape ``(rows,)``.
+
+    Raises
+    ------
+    DataError
+        A missing or non-numeric column, or a non-finite or non-positive ``N`` or ``C``.
+
+    >>> tokens_from_flops({"N": [1e6, 2e6], "C": [6e12, 6e12]}).tolist()
+    [1000000.0, 500000.0]
+    """
+    C = column(data, flops, source=source, role="training compute")
+    N = column(data, n, source=source, role="model size")
+    for name, v in ((flops, C), (n, N)):
+        bad = ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            rows = np.flatnonzero(bad)[:10].tolist()
+            raise DataError(f"{source}: column {name!r} must be positive and finite to compute "
+                            f"D = C / (6 N); rows {rows} are not")
+    return C / (6.0 * N)
+
+
+def default_budgets(result: FitResult, *, n_budgets: int = 6, span: float = 100.0) -> np.ndarray:
+    """Compute budgets at which to report an allocation: ``n_budgets`` values log-spaced from the
+    smallest training compute ``C = 6 N D`` of the fitted data to ``span`` times the largest,
+    rounded to 2 significant digits.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fit whose inputs include ``N`` and ``D`` (Chinchilla, Kaplan).
+    n_budgets : int
+        How many budgets.
+    span : float
+        How far past the largest budget of the data to go (a factor, >= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Budgets in FLOPs, shape ``(n_budgets,)``, increasing.
+    """
+    if "N" not in result.inputs or "D" not in result.inputs:
+        raise ConfigError(f"default budgets need a fit with inputs N and D, got {list(result.inputs)}")
+    if n_budgets < 1 or not span >= 1:
+        raise ConfigError(f"need n_budgets >= 1 and span >= 1, got {n_budgets} and {span}")
+    N = np.asarray(result.inputs["N"])
+    D = np.asarray(result.inputs["D"])
+    c = 6 * N * D
+    budgets = np.geomspace(c.min(), c.max() * span, n_budgets)
+    return np.array([float(f"{b:.2g}") for b in budgets])
 
 
 def allocation_from_params(E: Any, A: Any, B: Any, alpha: Any, beta: Any, compute: Any) -> dict[str, Any]:
@@ -56,6 +126,25 @@ class Allocation(Rendered):
     level: float
     method: str
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What is undefined: a non-finite optimum, or intervals that could not be made (a fit with
+        no bootstrap draws and a singular covariance, or draws that all failed)."""
+        point = (*self.n_opt, *self.d_opt, *self.tokens_per_param, *self.loss, self.a, self.b)
+        bounds = [v for pairs in (self.n_opt_ci, self.d_opt_ci, self.tokens_per_param_ci,
+                                  (self.a_ci, self.b_ci)) for pair in pairs for v in pair]
+        out = []
+        if not all(math.isfinite(v) for v in point):
+            out.append("the compute-optimal allocation is not finite at some budget")
+        if not all(math.isfinite(v) for v in bounds):
+            out.append(f"some intervals are undefined (intervals: {self.method})")
+        return tuple(out)
+
+    @property
+    def valid(self) -> bool:
+        """Every point value and interval bound is finite (no ``warnings``)."""
+        return not self.warnings
+
     def _tables(self) -> list[Table]:
         pct = f"{100 * self.level:g}%"
         rows = [
@@ -85,6 +174,24 @@ def _draws(result: FitResult, n_draws: int, seed: int) -> tuple[np.ndarray, str]
     return draws, f"{n_draws} Gaussian draws from the Hessian covariance (parametric bootstrap)"
 
 
+def _percentiles(theta: np.ndarray, C: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
+    """Percentile intervals of ``N_opt, D_opt, D/N`` (each ``(2, budgets)``) and of ``a, b``
+    (each ``(2,)``) over draws ``theta`` (draws, 5) of Chinchilla's internal parameters; NaN
+    without draws."""
+    q = (1 - level) / 2
+    if not len(theta):
+        nan2 = np.full((2, len(C)), np.nan)
+        return nan2, nan2, nan2, np.array([np.nan, np.nan]), np.array([np.nan, np.nan])
+    nat = np.exp(theta[:, :3])
+    al, be = theta[:, 3:4], theta[:, 4:5]
+    d = allocation_from_params(nat[:, 0:1], nat[:, 1:2], nat[:, 2:3], al, be, C[None, :])
+
+    def ci(v: np.ndarray) -> np.ndarray:
+        return np.nanquantile(v, [q, 1 - q], axis=0)
+
+    return ci(d["n_opt"]), ci(d["d_opt"]), ci(d["tokens_per_param"]), ci(d["a"][:, 0]), ci(d["b"][:, 0])
+
+
 def optimal_allocation(
     result: FitResult,
     compute: Sequence[float] | float | np.ndarray,
@@ -93,7 +200,31 @@ def optimal_allocation(
     n_draws: int = 4000,
     seed: int = 0,
 ) -> Allocation:
-    """Compute-optimal allocation at budgets ``compute`` (FLOPs) from a Chinchilla fit."""
+    """Compute-optimal allocation at budgets ``compute`` (FLOPs) from a Chinchilla fit.
+
+    ``N_opt = G (C/6)^a``, ``D_opt = G^-1 (C/6)^b`` with ``a = beta/(alpha+beta)``,
+    ``b = alpha/(alpha+beta)``, ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+
+    Parameters
+    ----------
+    result : FitResult
+        A Chinchilla fit.
+    compute : float or sequence
+        Budgets ``C`` in FLOPs (positive, finite).
+    level : float, optional
+        Interval coverage (default: the fit's).
+    n_draws : int
+        Gaussian draws of the internal parameters when the fit has no bootstrap draws.
+    seed : int
+        Seed of those draws (non-negative integer).
+
+    Returns
+    -------
+    Allocation
+        Point values from the fitted parameters; percentile intervals over the fit's bootstrap
+        draws, or over ``n_draws`` draws from ``N(theta, covariance)`` (a parametric bootstrap).
+    """
+    seed = check_seed(seed)
     if result.form != "chinchilla":
         raise ConfigError(f"optimal allocation needs a chinchilla fit, got {result.form!r}")
     C = np.atleast_1d(np.asarray(compute, float))
@@ -103,21 +234,7 @@ def optimal_allocation(
     p = result.params
     point = allocation_from_params(p["E"], p["A"], p["B"], p["alpha"], p["beta"], C)
     theta, method = _draws(result, n_draws, seed)
-    q = (1 - level) / 2
-    if len(theta):
-        nat = np.exp(theta[:, :3])
-        al, be = theta[:, 3:4], theta[:, 4:5]
-        d = allocation_from_params(nat[:, 0:1], nat[:, 1:2], nat[:, 2:3], al, be, C[None, :])
-
-        def ci(v: np.ndarray) -> np.ndarray:
-            return np.nanquantile(v, [q, 1 - q], axis=0)
-
-        n_ci, d_ci, r_ci = ci(d["n_opt"]), ci(d["d_opt"]), ci(d["tokens_per_param"])
-        a_ci, b_ci = ci(d["a"][:, 0]), ci(d["b"][:, 0])
-    else:
-        nan2 = np.full((2, len(C)), np.nan)
-        n_ci = d_ci = r_ci = nan2
-        a_ci = b_ci = np.array([np.nan, np.nan])
+    n_ci, d_ci, r_ci, a_ci, b_ci = _percentiles(theta, C, level)
 
     def pairs(v: np.ndarray) -> tuple[tuple[float, float], ...]:
         return tuple((float(lo), float(hi)) for lo, hi in zip(v[0], v[1], strict=True))

@@ -55,7 +55,32 @@ def read_table(path: str | Path) -> Any:
 
 
 def column(df: Any, name: str, *, source: str = "data", role: str = "") -> np.ndarray:
-    """Column ``name`` of a DataFrame or mapping as a float array; a clear error when missing."""
+    """Column ``name`` of a DataFrame or mapping as a float array, with the fitters' error messages.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or mapping of array-likes
+    name : str
+        The column.
+    source : str
+        Name of the data in error messages (a file name, say).
+    role : str
+        What the column is for, named in the error message ("model size", say).
+
+    Returns
+    -------
+    numpy.ndarray
+        The values as float64, shape ``(rows,)`` (possibly a view of ``df``'s data: copy before writing).
+
+    Raises
+    ------
+    DataError
+        The column is missing (the message lists the columns and suggests the nearest name) or
+        not numeric.
+
+    >>> column({"N": [1, 2]}, "N").tolist()
+    [1.0, 2.0]
+    """
     cols = list(df.columns) if hasattr(df, "columns") else list(df)
     if name not in cols:
         what = f" ({role})" if role else ""

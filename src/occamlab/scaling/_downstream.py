@@ -90,11 +90,30 @@ def _sigmoid(u: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float] | N
             # only the residual sum of squares is used: a sigmoid that degenerates into a line
             # (a flat direction the polish cannot finish) is still a valid comparison
             warnings.simplefilter("ignore", ConvergenceWarning)
-            r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss="lsq", max_polish_iter=50)
+            r = fit(Sigmoid(), {"x": np.exp(u), "y": y}, target="y", loss_fn="lsq", max_polish_iter=50)
     except (ConfigError, DataError):
         return None
     sse = float(np.sum(np.square(r.residuals)))
     return dict(r.params), sse
+
+
+def _holdout_error(u: np.ndarray, y: np.ndarray, *, holdout: float, use_sigmoid: bool) -> float:
+    """RMS error on the largest ``holdout`` fraction of ``u`` of the monotone model (a sigmoid if
+    asked and it fits, else a line) fitted on the rest; NaN with under 5 training points."""
+    cut = np.quantile(u, 1 - holdout)
+    tr, te = u < cut, u >= cut
+    if not (tr.sum() >= 5 and te.sum() >= 1):
+        return math.nan
+    pred = None
+    if use_sigmoid:
+        s2 = _sigmoid(u[tr], y[tr])
+        if s2:
+            p = s2[0]
+            z = np.clip(-p["s"] * (u[te] - p["c"]), -700, 700)
+            pred = p["lo"] + (p["hi"] - p["lo"]) / (1 + np.exp(z))
+    if pred is None:
+        pred = np.polyval(np.polyfit(u[tr], y[tr], 1), u[te])
+    return float(np.sqrt(np.mean((pred - y[te]) ** 2)))
 
 
 def _classify(name: str, u: np.ndarray, y: np.ndarray, *, alpha: float, alpha_strict: float,
@@ -149,24 +168,10 @@ def _classify(name: str, u: np.ndarray, y: np.ndarray, *, alpha: float, alpha_st
             return verdict("breakthrough", f"sigmoid beats a line by {gain:.1f} BIC; rise width "
                            f"{width:.2f} in ln x, {100 * floor:.0f}% of points on the floor")
     # 5. extrapolation
-    cut = np.quantile(u, 1 - holdout)
-    tr, te = u < cut, u >= cut
-    err = math.nan
-    if tr.sum() >= 5 and te.sum() >= 1:
-        use_sig = sig is not None and gain > 2.0
-        pred = None
-        if use_sig:
-            s2 = _sigmoid(u[tr], y[tr])
-            if s2:
-                p = s2[0]
-                z = np.clip(-p["s"] * (u[te] - p["c"]), -700, 700)
-                pred = p["lo"] + (p["hi"] - p["lo"]) / (1 + np.exp(z))
-        if pred is None:
-            pred = np.polyval(np.polyfit(u[tr], y[tr], 1), u[te])
-        err = float(np.sqrt(np.mean((pred - y[te]) ** 2)))
-        if err > max(2 * noise, tol):
-            return verdict("noisy", f"does not extrapolate: held-out RMS error {err:.3g} > "
-                           f"max(2 x noise {noise:.3g}, tol {tol:g})", err)
+    err = _holdout_error(u, y, holdout=holdout, use_sigmoid=sig is not None and gain > 2.0)
+    if err > max(2 * noise, tol):  # False when err is NaN (too few points to hold out)
+        return verdict("noisy", f"does not extrapolate: held-out RMS error {err:.3g} > "
+                       f"max(2 x noise {noise:.3g}, tol {tol:g})", err)
     return verdict("predictable", f"monotone, SNR {snr:.1f}; held-out RMS error {err:.3g}", err)
 
 

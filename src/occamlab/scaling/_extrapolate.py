@@ -7,14 +7,14 @@ prediction intervals. ``leave_one_group_out`` refits without each group in turn.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
 from occamlab.scaling._data import column
 from occamlab.scaling._fit import fit
 from occamlab.scaling._forms import LawForm
@@ -41,6 +41,17 @@ class ExtrapolationResult(Rendered):
     mode: str  # "holdout-largest" or "leave-one-group-out"
     fits: tuple[FitResult, ...]
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The warnings of the refits, each once."""
+        return tuple(dict.fromkeys(w for f in self.fits for w in f.warnings))
+
+    @property
+    def valid(self) -> bool:
+        """Every refit is valid (converged, no parameter at a bound, no warnings). The errors and
+        the coverage are measurements, not diagnostics: a valid check can show a poor law."""
+        return all(f.valid for f in self.fits)
+
     def _tables(self) -> list[Table]:
         rows = []
         for g in sorted(set(self.groups)):
@@ -58,14 +69,35 @@ class ExtrapolationResult(Rendered):
                        "noise of the fit"])]
 
 
-def _predict_holdout(form: LawForm, train: Any, test: Any, target: str,
-                     columns: Mapping[str, str] | None, fit_kwargs: Mapping[str, Any]
+@dataclass(frozen=True)
+class _FitOptions:
+    """The options of :func:`fit` that the extrapolation checks pass on to every refit."""
+
+    target: str
+    columns: Mapping[str, str] | None
+    loss_fn: str
+    delta: float
+    starts: Sequence[Sequence[float]] | Sequence[Mapping[str, float]] | None
+    fixed: Mapping[str, float] | None
+    bootstrap: int
+    level: float
+    seed: int
+
+    def fit(self, form: LawForm, data: Any) -> FitResult:
+        return fit(form, data, target=self.target, columns=self.columns, loss_fn=self.loss_fn,
+                   delta=self.delta, starts=self.starts, fixed=self.fixed, bootstrap=self.bootstrap,
+                   level=self.level, seed=self.seed)
+
+
+def _predict_holdout(form: LawForm, train: Any, test: Any, options: _FitOptions
                      ) -> tuple[FitResult, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    res = fit(form, train, target=target, columns=columns, **fit_kwargs)
-    cols = dict(columns or {})
+    """Fit on ``train``; observed values, predictions and observation intervals on ``test``."""
+    res = options.fit(form, train)
+    cols = dict(options.columns or {})
     inputs: dict[str, Any] = {k: column(test, cols.get(k, k)) for k in form.inputs}
     pred = res.predict(form=form, kind="observation", **inputs)
-    return res, column(test, target), np.array(pred.value), np.array(pred.lower), np.array(pred.upper)
+    return (res, column(test, options.target), np.array(pred.value), np.array(pred.lower),
+            np.array(pred.upper))
 
 
 def _subset(data: Any, mask: np.ndarray) -> Any:
@@ -89,9 +121,45 @@ def _collect(by: str, parts: list[tuple[float, FitResult, np.ndarray, np.ndarray
     )
 
 
-def extrapolation_check(form: LawForm, data: Any, *, by: str, n_holdout: int = 1, target: str = "loss",
-                        columns: Mapping[str, str] | None = None, **fit_kwargs: Any) -> ExtrapolationResult:
-    """Fit on all but the ``n_holdout`` largest values of column ``by``; predict those."""
+def extrapolation_check(
+    form: LawForm,
+    data: Any,
+    *,
+    by: str,
+    n_holdout: int = 1,
+    target: str = "loss",
+    columns: Mapping[str, str] | None = None,
+    loss_fn: str = "huber",
+    delta: float = 1e-3,
+    starts: Sequence[Sequence[float]] | Sequence[Mapping[str, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ExtrapolationResult:
+    """Fit on all but the ``n_holdout`` largest values of column ``by``; predict those.
+
+    For each held-out point ``i``: relative error ``(y_hat_i - y_i) / y_i``, and whether ``y_i`` lies
+    in the observation interval (the law's uncertainty plus the residual noise).
+
+    Parameters
+    ----------
+    form : LawForm
+    data : pandas.DataFrame or mapping of arrays
+    by : str
+        Column whose largest values are held out (model size, say).
+    n_holdout : int
+        How many of its distinct largest values to hold out (at least 2 must remain).
+    target : str
+        Column of observed values.
+    columns : mapping, optional
+        Form input name -> column name, as in :func:`fit`.
+    loss_fn, delta, starts, fixed, bootstrap, level
+        Passed to every :func:`fit` (``loss_fn``: the robust loss function, "huber" or "lsq").
+    seed : int
+        Seed of the fits' bootstrap resampling (non-negative integer).
+    """
+    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     scale = column(data, by, role="scale to hold out")
     values = np.unique(scale)
     if not 1 <= n_holdout < len(values) - 1:
@@ -99,23 +167,50 @@ def extrapolation_check(form: LawForm, data: Any, *, by: str, n_holdout: int = 1
                           f"({len(values)} distinct values of {by!r}), got {n_holdout}")
     cut = values[-n_holdout]
     test = scale >= cut
-    res, obs, pred, lo, hi = _predict_holdout(form, _subset(data, ~test), _subset(data, test), target,
-                                             columns, fit_kwargs)
+    res, obs, pred, lo, hi = _predict_holdout(form, _subset(data, ~test), _subset(data, test), options)
     parts = [(float(v), res, obs[scale[test] == v], pred[scale[test] == v], lo[scale[test] == v],
               hi[scale[test] == v]) for v in values[-n_holdout:]]
     return _collect(by, parts, res.level, "holdout-largest")
 
 
-def leave_one_group_out(form: LawForm, data: Any, *, group: str, target: str = "loss",
-                        columns: Mapping[str, str] | None = None, **fit_kwargs: Any) -> ExtrapolationResult:
-    """For each distinct value of column ``group``: fit without it, predict it."""
+def leave_one_group_out(
+    form: LawForm,
+    data: Any,
+    *,
+    group: str,
+    target: str = "loss",
+    columns: Mapping[str, str] | None = None,
+    loss_fn: str = "huber",
+    delta: float = 1e-3,
+    starts: Sequence[Sequence[float]] | Sequence[Mapping[str, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    bootstrap: int = 0,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ExtrapolationResult:
+    """For each distinct value of column ``group``: fit without it, predict it.
+
+    Parameters
+    ----------
+    form : LawForm
+    data : pandas.DataFrame or mapping of arrays
+    group : str
+        Column whose distinct values are left out in turn.
+    target : str
+        Column of observed values.
+    columns : mapping, optional
+        Form input name -> column name, as in :func:`fit`.
+    loss_fn, delta, starts, fixed, bootstrap, level
+        Passed to every :func:`fit` (``loss_fn``: the robust loss function, "huber" or "lsq").
+    seed : int
+        Seed of the fits' bootstrap resampling (non-negative integer).
+    """
+    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     labels = column(data, group, role="group")
     parts = []
-    level = 0.95
     for v in np.unique(labels):
         m = labels == v
-        res, obs, pred, lo, hi = _predict_holdout(form, _subset(data, ~m), _subset(data, m), target,
-                                                 columns, fit_kwargs)
-        level = res.level
+        res, obs, pred, lo, hi = _predict_holdout(form, _subset(data, ~m), _subset(data, m), options)
         parts.append((float(v), res, obs, pred, lo, hi))
     return _collect(group, parts, level, "leave-one-group-out")
+

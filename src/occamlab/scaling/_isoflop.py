@@ -11,13 +11,14 @@ Kaplan-like settings and ``a = 0.497`` with tuned settings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError, DataError
+from occamlab.errors import ConfigError, DataError, check_seed
 from occamlab.scaling._data import check_values, column
 
 __all__ = ["IsoflopResult", "fit_isoflop"]
@@ -42,6 +43,12 @@ class IsoflopResult(Rendered):
     n_bootstrap: int
     skipped: tuple[str, ...]
     warnings: tuple[str, ...]
+
+    @property
+    def valid(self) -> bool:
+        """No ``warnings``: every vertex lies inside its budget's sampled sizes and no bootstrap
+        resample was dropped. (Budgets listed in ``skipped`` are left out of the fit, not failures.)"""
+        return not self.warnings
 
     def n_opt_at(self, compute: Any) -> np.ndarray:
         """Optimal model size predicted by the power law at budgets ``compute``."""
@@ -83,6 +90,57 @@ def _parabola_vertices(x: np.ndarray, y: np.ndarray, W: np.ndarray) -> tuple[np.
     return xm + xs * uv, yv, c[:, 0]
 
 
+def _read_isoflop(data: Any, *, n: str, loss: str, flops: str | None, d: str | None,
+                  source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model sizes ``N``, losses and budgets ``C`` (column ``flops``, or ``6 N D`` rounded to 3
+    significant digits), checked."""
+    N = column(data, n, source=source, role="model size")
+    Ls = column(data, loss, source=source, role="loss")
+    names = list(data.columns) if hasattr(data, "columns") else list(data)
+    if flops is not None and flops in names:
+        C = column(data, flops, source=source, role="compute budget")
+    elif d is not None:
+        C = 6.0 * N * column(data, d, source=source, role="tokens")
+        C = np.array([float(f"{c:.3g}") for c in C])
+    else:
+        raise ConfigError("isoflop needs a budget column (flops) or a tokens column (d)")
+    check_values({n: N, loss: Ls, "budget": C}, positive=[n, loss, "budget"], source=source, min_rows=3)
+    return N, Ls, C
+
+
+@dataclass(frozen=True)
+class _Vertex:
+    """One budget's parabola: its vertex and the bootstrap vertices (``ln N``; NaN where a
+    resample's parabola opens downward)."""
+
+    ln_n_opt: float
+    loss_opt: float
+    n_points: int
+    inside: bool
+    boot_ln_n_opt: np.ndarray  # (bootstrap,), or the vertex alone without bootstrap
+
+
+def _budget_vertex(N: np.ndarray, L: np.ndarray, *, window: int | None, min_points: int, bootstrap: int,
+                   rng: np.random.Generator) -> _Vertex | str:
+    """The parabola in ``ln N`` of one budget's points (the ``window`` sizes nearest its lowest
+    loss), or why the budget is skipped."""
+    order = np.argsort(N)
+    x, y = np.log(N[order]), L[order]
+    if window is not None and len(x) > window:
+        start = min(max(int(np.argmin(y)) - window // 2, 0), len(x) - window)
+        x, y = x[start : start + window], y[start : start + window]
+    if len(x) < min_points or np.ptp(x) == 0:
+        return f"{len(x)} points, need {min_points} distinct sizes"
+    k = len(x)
+    W = np.vstack([np.ones(k), rng.multinomial(k, np.full(k, 1 / k), size=bootstrap)]) if bootstrap \
+        else np.ones((1, k))
+    xv, yv, curv = _parabola_vertices(x, y, W)
+    if not curv[0] > 0:
+        return "the parabola opens downward: no minimum"
+    bv = np.where(curv[1:] > 0, xv[1:], np.nan) if bootstrap else np.array([xv[0]])
+    return _Vertex(float(xv[0]), float(yv[0]), k, bool(x.min() <= xv[0] <= x.max()), bv)
+
+
 def fit_isoflop(
     data: Any,
     *,
@@ -99,65 +157,67 @@ def fit_isoflop(
 ) -> IsoflopResult:
     """Approach 2 on a table of (model size, budget or tokens, loss).
 
-    Budgets come from column ``flops`` (points with equal values form an isoFLOP curve); without it,
-    ``C = 6 N D`` from column ``d`` is rounded to 3 significant digits to group points.
-    ``window``: fit each parabola to the ``window`` sizes nearest the lowest loss of its budget
-    (a loss curve over a wide range of sizes is not a parabola; Porian et al.'s 0.834 and 0.497
-    are reproduced with windows of 5 to 7 points); ``None`` uses every point.
+    Per budget ``C``: a least-squares parabola ``loss = c2 u^2 + c1 u + c0`` in ``u = ln N``, vertex
+    ``ln N_opt(C) = -c1 / (2 c2)``; then ``ln N_opt = ln G + a ln C`` by least squares and
+    ``b = 1 - a`` (``D_opt ~ C^b`` with ``D = C / (6 N)``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or mapping of arrays
+    n, loss : str
+        Columns of model sizes ``N`` (parameters) and losses (nats).
+    flops : str, optional
+        Column of budgets ``C`` (FLOPs); points with equal values form an isoFLOP curve.
+    d : str, optional
+        Without ``flops``: column of tokens; ``C = 6 N D`` rounded to 3 significant digits.
+    bootstrap : int
+        Resamples of points within each budget (percentile intervals; 0: none).
+    level : float
+        Interval coverage.
+    min_points : int
+        Fewest distinct sizes for a budget's parabola (budgets with fewer are skipped).
+    window : int or None
+        Fit each parabola to the ``window`` sizes nearest the lowest loss of its budget (a loss
+        curve over a wide range of sizes is not a parabola; Porian et al.'s 0.834 and 0.497 are
+        reproduced with windows of 5 to 7 points); ``None`` uses every point.
+    seed : int
+        Seed of the resampling (non-negative integer).
+    source : str
+        Name of the data in error messages.
     """
+    seed = check_seed(seed)
     if window is not None and window < 3:
         raise ConfigError(f"window must be at least 3 points (or None for all), got {window}")
-    N = column(data, n, source=source, role="model size")
-    Ls = column(data, loss, source=source, role="loss")
-    names = list(data.columns) if hasattr(data, "columns") else list(data)
-    if flops is not None and flops in names:
-        C = column(data, flops, source=source, role="compute budget")
-    elif d is not None:
-        C = 6.0 * N * column(data, d, source=source, role="tokens")
-        C = np.array([float(f"{c:.3g}") for c in C])
-    else:
-        raise ConfigError("isoflop needs a budget column (flops) or a tokens column (d)")
-    check_values({n: N, loss: Ls, "budget": C}, positive=[n, loss, "budget"], source=source, min_rows=3)
+    N, Ls, C = _read_isoflop(data, n=n, loss=loss, flops=flops, d=d, source=source)
     rng = np.random.default_rng(seed)
-    budgets, nopt, nci, lopt, npts, inside, skipped, warn = [], [], [], [], [], [], [], []
-    boot_ln = []
-    q = (1 - level) / 2
+    vertices: dict[float, _Vertex] = {}
+    skipped: list[str] = []
     for c in np.unique(C):
         m = C == c
-        order = np.argsort(N[m])
-        x, y = np.log(N[m][order]), Ls[m][order]
-        if window is not None and len(x) > window:
-            start = min(max(int(np.argmin(y)) - window // 2, 0), len(x) - window)
-            x, y = x[start : start + window], y[start : start + window]
-        if len(x) < min_points or np.ptp(x) == 0:
-            skipped.append(f"{c:.4g} ({len(x)} points, need {min_points} distinct sizes)")
-            continue
-        k = len(x)
-        W = np.vstack([np.ones(k), rng.multinomial(k, np.full(k, 1 / k), size=bootstrap)]) if bootstrap \
-            else np.ones((1, k))
-        xv, yv, curv = _parabola_vertices(x, y, W)
-        if not curv[0] > 0:
-            skipped.append(f"{c:.4g} (the parabola opens downward: no minimum)")
-            continue
-        ok = curv > 0
-        budgets.append(float(c))
-        nopt.append(float(np.exp(xv[0])))
-        lopt.append(float(yv[0]))
-        npts.append(k)
-        inside.append(bool(x.min() <= xv[0] <= x.max()))
-        bv = np.where(ok[1:], xv[1:], np.nan) if bootstrap else np.array([xv[0]])
-        boot_ln.append(bv)
-        lo, hi = np.nanquantile(bv, [q, 1 - q]) if bootstrap else (xv[0], xv[0])
-        nci.append((float(np.exp(lo)), float(np.exp(hi))))
-    if len(budgets) < 2:
-        raise DataError(f"{source}: fewer than two usable isoFLOP budgets ({len(budgets)}); skipped: {skipped}")
-    if not all(inside):
+        v = _budget_vertex(N[m], Ls[m], window=window, min_points=min_points, bootstrap=bootstrap, rng=rng)
+        if isinstance(v, str):
+            skipped.append(f"{c:.4g} ({v})")
+        else:
+            vertices[float(c)] = v
+    if len(vertices) < 2:
+        raise DataError(f"{source}: fewer than two usable isoFLOP budgets ({len(vertices)}); skipped: {skipped}")
+    return _power_law(vertices, bootstrap=bootstrap, level=level, skipped=skipped)
+
+
+def _power_law(vertices: Mapping[float, _Vertex], *, bootstrap: int, level: float,
+               skipped: list[str]) -> IsoflopResult:
+    """``ln N_opt = ln G + a ln C`` through the vertices (and through each resample's vertices for
+    the interval of ``a``)."""
+    q = (1 - level) / 2
+    vs = list(vertices.values())
+    warn = []
+    if not all(v.inside for v in vs):
         warn.append("some parabola vertices lie outside the sampled sizes (extrapolated minima)")
-    lc = np.log(budgets)
+    lc = np.log(list(vertices))
     X = np.stack([np.ones_like(lc), lc], axis=1)
-    coef = np.linalg.lstsq(X, np.log(nopt), rcond=None)[0]
+    coef = np.linalg.lstsq(X, np.log([float(np.exp(v.ln_n_opt)) for v in vs]), rcond=None)[0]
     if bootstrap:
-        Yb = np.stack(boot_ln, axis=1)  # (B, budgets)
+        Yb = np.stack([v.boot_ln_n_opt for v in vs], axis=1)  # (B, budgets)
         good = np.all(np.isfinite(Yb), axis=1)
         cb = np.linalg.lstsq(X, Yb[good].T, rcond=None)[0]  # (2, B)
         a_lo, a_hi = np.quantile(cb[1], [q, 1 - q])
@@ -165,9 +225,14 @@ def fit_isoflop(
             warn.append(f"{int((~good).sum())} bootstrap resamples had a budget without a minimum and were dropped")
     else:
         a_lo = a_hi = coef[1]
+    nci = []
+    for v in vs:
+        lo, hi = np.nanquantile(v.boot_ln_n_opt, [q, 1 - q]) if bootstrap else (v.ln_n_opt, v.ln_n_opt)
+        nci.append((float(np.exp(lo)), float(np.exp(hi))))
     return IsoflopResult(
-        budgets=tuple(budgets), n_opt=tuple(nopt), n_opt_ci=tuple(nci), loss_opt=tuple(lopt),
-        n_points=tuple(npts), vertex_inside=tuple(inside), a=float(coef[1]),
+        budgets=tuple(vertices), n_opt=tuple(float(np.exp(v.ln_n_opt)) for v in vs), n_opt_ci=tuple(nci),
+        loss_opt=tuple(v.loss_opt for v in vs), n_points=tuple(v.n_points for v in vs),
+        vertex_inside=tuple(v.inside for v in vs), a=float(coef[1]),
         a_ci=(float(a_lo), float(a_hi)), b=float(1 - coef[1]), b_ci=(float(1 - a_hi), float(1 - a_lo)),
         G=float(np.exp(coef[0])), level=level, n_bootstrap=bootstrap, skipped=tuple(skipped),
         warnings=tuple(warn),

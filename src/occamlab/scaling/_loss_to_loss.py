@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import DataError
+from occamlab.errors import DataError, check_seed
 from occamlab.scaling._data import check_values, column
 from occamlab.scaling._fit import fit
 from occamlab.scaling._forms import Chinchilla, LossToLoss
@@ -36,6 +36,16 @@ class LossToLossResult(Rendered):
     law: FitResult
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The warnings of the three fits: ``fit_x``, ``fit_y``, then ``law``."""
+        return (*self.fit_x.warnings, *self.fit_y.warnings, *self.law.warnings)
+
+    @property
+    def valid(self) -> bool:
+        """All three fits (``fit_x``, ``fit_y`` and ``law``) are valid."""
+        return self.fit_x.valid and self.fit_y.valid and self.law.valid
+
+    @property
     def kappa(self) -> float:
         return self.law.params["kappa"]
 
@@ -53,8 +63,7 @@ class LossToLossResult(Rendered):
                       ["param", "value", f"{pct} lower", f"{pct} upper"], rows,
                       [f"{self.law.n_points} paired models; E from Chinchilla fits of each loss",
                        f"intervals: {self.law.interval_method}"] +
-                      [f"warning: {w}" for w in (*self.fit_x.warnings, *self.fit_y.warnings,
-                                                 *self.law.warnings)])]
+                      [f"warning: {w}" for w in self.warnings])]
 
 
 def fit_loss_to_loss(
@@ -69,7 +78,28 @@ def fit_loss_to_loss(
     seed: int = 0,
     source: str = "data",
 ) -> LossToLossResult:
-    """Fit ``y = K (x - E_x)^kappa + E_y`` on rows of paired models (columns n, d, x, y)."""
+    """Fit ``y = K (x - E_x)^kappa + E_y`` on rows of paired models (columns n, d, x, y).
+
+    Each loss is first fitted with a Chinchilla law (Huber, delta 1e-3) for its irreducible term
+    ``E``; then ``ln(y - E_y) = ln K + kappa ln(x - E_x)`` by least squares (``loss_fn="lsq"``).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or mapping of arrays
+    x, y : str
+        Columns of the two losses (nats), one row per model.
+    n, d : str
+        Columns of model sizes ``N`` and training tokens ``D``.
+    starts : optional
+        Starts of the two Chinchilla fits (default: Hoffmann et al.'s grid).
+    bootstrap : int
+        Bootstrap resamples of the ``K, kappa`` fit (0: Hessian intervals).
+    seed : int
+        Seed of that bootstrap (non-negative integer).
+    source : str
+        Name of the data in error messages.
+    """
+    seed = check_seed(seed)
     N, D = column(data, n, source=source), column(data, d, source=source)
     X, Y = column(data, x, source=source), column(data, y, source=source)
     check_values({n: N, d: D, x: X, y: Y}, positive=[n, d, x, y], source=source, min_rows=6)
@@ -79,6 +109,6 @@ def fit_loss_to_loss(
     if not (np.all(X > Ex) and np.all(Y > Ey)):
         raise DataError(f"{source}: some losses are below their fitted irreducible loss "
                         f"(E_x = {Ex:.4g}, E_y = {Ey:.4g}); the loss-to-loss law is undefined there")
-    law = fit(LossToLoss(E_x=Ex, E_y=Ey), {"x": X, "y": Y}, target="y", loss="lsq",
+    law = fit(LossToLoss(E_x=Ex, E_y=Ey), {"x": X, "y": Y}, target="y", loss_fn="lsq",
               bootstrap=bootstrap, seed=seed, source=source)
     return LossToLossResult(x_name=x, y_name=y, fit_x=fx, fit_y=fy, law=law)

@@ -15,9 +15,9 @@ import numpy as np
 
 from occamlab.scaling._forms import LawForm
 
-__all__ = ["Objective", "huber", "LOSSES"]
+__all__ = ["Objective", "huber", "LOSS_FNS"]
 
-LOSSES = ("huber", "lsq")
+LOSS_FNS = ("huber", "lsq")  # the robust loss functions rho: Huber or least squares
 Array = np.ndarray
 
 
@@ -36,11 +36,11 @@ class Objective:
     prep: Mapping[str, Array]
     z: Array  # observed values in residual space, (n,)
     weights: Array
-    loss: str = "huber"
+    loss_fn: str = "huber"  # one of LOSS_FNS
     delta: float = 1e-3
 
     def _rho_psi(self, r: Array) -> tuple[Array, Array]:
-        if self.loss == "huber":
+        if self.loss_fn == "huber":
             return huber(r, self.delta)
         return 0.5 * r * r, r
 
@@ -68,7 +68,7 @@ class Objective:
             c = self._coef(rows, len(theta))
             f = (rho * c).sum(axis=1)
             g = np.einsum("kpn,kn->kp", J, psi * c)
-            if self.loss == "huber":
+            if self.loss_fn == "huber":
                 om = np.where(np.abs(r) <= self.delta, 1.0, self.delta / np.maximum(np.abs(r), 1e-300))
             else:
                 om = np.ones_like(r)

@@ -76,9 +76,12 @@ def plot_fit(result: Any, path: str | None = None, *, form: Any = None) -> Any:
     return _save(fig, path)
 
 
-def plot_isoflop(result: Any, data_n: Any = None, data_loss: Any = None, data_c: Any = None,
-                 path: str | None = None) -> Any:
-    """Optimal size per budget with intervals and the fitted power law ``N_opt = G C^a``."""
+def plot_isoflop(result: Any, path: str | None = None) -> Any:
+    """Optimal size per budget with intervals and the fitted power law ``N_opt = G C^a``.
+
+    ``result`` is an :class:`IsoflopResult`; with ``path`` the figure is saved there (PNG, 120 dpi)
+    and closed. Returns the matplotlib figure.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     C = np.array(result.budgets)
@@ -98,7 +101,11 @@ def plot_isoflop(result: Any, data_n: Any = None, data_loss: Any = None, data_c:
 
 
 def plot_extrapolation(result: Any, path: str | None = None) -> Any:
-    """Predicted against observed for held-out points, with intervals."""
+    """Predicted against observed for held-out points, with intervals.
+
+    ``result`` is an :class:`ExtrapolationResult`; with ``path`` the figure is saved there and
+    closed. Returns the matplotlib figure.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4.5))
     obs, pred = np.array(result.observed), np.array(result.predicted)

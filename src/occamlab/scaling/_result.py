@@ -50,7 +50,10 @@ class FitResult(Rendered):
     ``params``, ``stderr`` and ``ci`` are in natural units (``E``, ``A``, ...); ``theta``,
     ``covariance`` and ``bootstrap`` are in the fitter's internal coordinates (logarithms of
     positive scale parameters), which is where intervals are made. ``objective`` is the mean loss
-    (Huber or least squares) of the residuals at the optimum, unscaled.
+    (Huber or least squares) of the residuals at the optimum, unscaled. ``loss`` is the name of the
+    robust loss function the fit used (the ``loss_fn`` argument of :func:`fit`; the field keeps its
+    name because it is a key of the stored JSON). Status: ``converged``, ``at_bound``, ``warnings``
+    and the property ``valid`` (all diagnostics passed).
     """
 
     form: str
@@ -62,7 +65,7 @@ class FitResult(Rendered):
     level: float
     interval_method: str
     objective: float
-    loss: str
+    loss_fn: str  # the robust loss of the fit: "huber" or "lsq"
     delta: float
     space: str
     n_points: int
@@ -80,6 +83,14 @@ class FitResult(Rendered):
     bootstrap: tuple[tuple[float, ...], ...] | None
     form_options: Mapping[str, Any] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
+
+    # --- status -----------------------------------------------------------------------------
+    @property
+    def valid(self) -> bool:
+        """The fit passed all its own diagnostics: ``converged`` (the optimizer's own stopping
+        criterion was met), no parameter at a bound, and no ``warnings`` (no distinct near-optimum,
+        a regular covariance, no failed bootstrap resample)."""
+        return bool(self.converged and not self.at_bound and not self.warnings)
 
     # --- use --------------------------------------------------------------------------------
     def law(self) -> LawForm:
@@ -165,8 +176,8 @@ class FitResult(Rendered):
             flag = "fixed" if name in self.fixed else ("at bound" if name in self.at_bound else "")
             rows.append([name, self.params[name], self.stderr.get(name, math.nan), lo, hi, flag])
         notes = [
-            f"{self.n_points} points, loss {self.loss}"
-            + (f" (delta {self.delta:g})" if self.loss == "huber" else "")
+            f"{self.n_points} points, loss {self.loss_fn}"
+            + (f" (delta {self.delta:g})" if self.loss_fn == "huber" else "")
             + f" on {self.space} residuals; objective {self.objective:.6g}",
             f"{self.n_starts} starts, {self.n_starts_at_best} reached the best objective; "
             f"converged: {'yes' if self.converged else 'NO'}",

@@ -41,6 +41,12 @@ class TransferResult(Rendered):
     law: FitResult | None
     warnings: tuple[str, ...]
 
+    @property
+    def valid(self) -> bool:
+        """The transfer law was fitted and is valid, and there are no ``warnings`` (which include
+        every from-scratch fit's warnings and runs left out of the law)."""
+        return self.law is not None and self.law.valid and not self.warnings
+
     def _tables(self) -> list[Table]:
         rows = [[n, f, lf, de, dt, fr, u] for n, f, lf, de, dt, fr, u in zip(
             self.n, self.d_f, self.loss_ft, self.d_e, self.d_t, self.fraction, self.used, strict=True)]
@@ -114,7 +120,7 @@ def fit_transfer(
         if fixed:
             warn.append("one model size only: beta cannot be identified and is fixed at 0")
         law = fit(Transfer(), {"D_F": Df[used], "N": Nf[used], "D_T": d_t[used]}, target="D_T",
-                  loss="lsq", fixed=fixed, source=source)
+                  loss_fn="lsq", fixed=fixed, source=source)
     else:
         warn.append("fewer than 4 usable runs: the transfer law is not fitted")
     with np.errstate(invalid="ignore"):
