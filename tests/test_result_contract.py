@@ -113,6 +113,12 @@ def _extrapolation() -> Any:
                                starts=STARTS)
 
 
+def _chinchilla_report() -> Any:
+    from occamlab.scaling import fit_chinchilla
+
+    return fit_chinchilla(_chinchilla_frame(), d="D", bootstrap=4, holdout=1, budgets=[1e21])
+
+
 def _allocation() -> Any:
     from occamlab.scaling import optimal_allocation
 
@@ -230,6 +236,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.scaling._result.FitResult": _fit,
     "occamlab.scaling._result.Prediction": lambda: _fit().predict(N=[1e9], D=[2e10]),
     "occamlab.scaling._allocation.Allocation": _allocation,
+    "occamlab.scaling._chinchilla.ChinchillaReport": _chinchilla_report,
     "occamlab.scaling._transfer.TransferResult": _transfer,
     "occamlab.scaling._downstream.DownstreamResult": _downstream,
     "occamlab.scaling._isoflop.IsoflopResult": _isoflop,

@@ -34,7 +34,7 @@ def fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float | np.floating):
         v = float(x)
         if math.isnan(v):
-            return "nan"
+            return "-"  # not computed / undefined; a table's notes say which
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         if v == 0:

@@ -33,14 +33,18 @@ def test_fit_chinchilla_json_contract(chinchilla_csv: Path, tmp_path: Path, caps
     rc = main(["fit", "chinchilla", str(chinchilla_csv), "--n", "params", "--d", "tokens", "--loss", "loss",
                "--json", str(out), "--plot", str(png)])
     assert rc == 0
-    d = json.loads(out.read_text())
-    for key in ("form", "params", "ci95", "objective", "n_points", "converged", "warnings", "optimal_allocation"):
+    report = json.loads(out.read_text())
+    assert set(report) == {"fit", "allocation", "extrapolation"} and report["extrapolation"] is None
+    d = report["fit"]
+    for key in ("form", "params", "ci", "level", "objective", "n_points", "converged", "warnings"):
         assert key in d, key
     assert set(d["params"]) == {"E", "A", "B", "alpha", "beta"}
     assert d["n_points"] == 36 and d["converged"] is True and d["n_starts"] == 4500
     assert d["params"]["alpha"] == pytest.approx(0.34, abs=0.02)
-    lo, hi = d["ci95"]["alpha"]
-    assert lo < d["params"]["alpha"] < hi
+    lo, hi = d["ci"]["alpha"]
+    assert d["level"] == 0.95 and lo < d["params"]["alpha"] < hi
+    a = report["allocation"]
+    assert len(a["compute"]) == len(a["tokens_per_param"]) == len(a["tokens_per_param_ci"]) == 6
     assert png.stat().st_size > 10_000
     assert "Fit: L = E + A / N^alpha" in capsys.readouterr().out
 
@@ -49,7 +53,7 @@ def test_fit_chinchilla_from_flops_to_stdout(chinchilla_csv: Path, capsys: pytes
     rc = main(["fit", "chinchilla", str(chinchilla_csv), "--n", "params", "--flops", "flops", "--json", "-"])
     assert rc == 0
     d = json.loads(capsys.readouterr().out)  # stdout holds the JSON alone
-    assert d["params"]["beta"] == pytest.approx(0.28, abs=0.02)
+    assert d["fit"]["params"]["beta"] == pytest.approx(0.28, abs=0.02)
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,9 @@ EXAMPLES = {
     "chinchilla": """example:
   occam fit chinchilla runs.csv --n params --d tokens --loss loss --bootstrap 1000 --json fit.json --plot fit.png
   occam fit chinchilla porian.csv --n n --flops flops --loss loss      # D = C / (6 N)
-JSON keys: form, params {E, A, B, alpha, beta}, ci95 {name: [lo, hi]}, objective (mean Huber loss of
-the log residuals at the optimum), n_points, converged, warnings, optimal_allocation.""",
+JSON keys: fit {form, params {E, A, B, alpha, beta}, ci {name: [lo, hi]}, level, objective (mean
+Huber loss of the log residuals at the optimum), n_points, converged, warnings, ...}, allocation
+{compute, n_opt, d_opt, tokens_per_param, ... with *_ci intervals, a, b}, extrapolation (--holdout).""",
     "isoflop": """example:
   occam fit isoflop porian.csv --n n --flops flops --loss loss --json isoflop.json --plot isoflop.png""",
     "power-law": """example:
@@ -128,47 +129,23 @@ def _echo(obj: Any, args: Any) -> None:
     print(obj, file=sys.stderr if args.json == "-" else sys.stdout)
 
 
-def _finish(result: Any, args: Any, payload: dict[str, Any] | None = None) -> int:
+def _finish(result: Any, args: Any) -> int:
     _echo(result, args)
     if args.json:
-        write_json(payload if payload is not None else result.to_dict(), args.json)
+        write_json(result.to_dict(), args.json)
     return 0
 
 
 def _chinchilla(args: Any) -> int:
-    from occamlab.scaling import (
-        Chinchilla,
-        default_budgets,
-        extrapolation_check,
-        fit,
-        optimal_allocation,
-        tokens_from_flops,
-    )
+    from occamlab.scaling import fit_chinchilla
 
-    df = _load(args.data)
-    if args.d is None and args.flops is None:
-        raise ConfigError("give --d (tokens) or --flops (training compute, D = C/(6N))")
-    df = df.copy()
-    target_d = args.d
-    if args.d is None:
-        df["__D"] = tokens_from_flops(df, n=args.n, flops=args.flops, source=args.data)
-        target_d = "__D"
-    columns = {"N": args.n, "D": target_d}
-    kw = dict(loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap, seed=args.seed,
-              groups=args.group_by)
-    res = fit(Chinchilla(), df, target=args.loss, columns=columns, source=args.data, **kw)
-    alloc = optimal_allocation(res, default_budgets(res), seed=args.seed)
-    _echo(alloc, args)
-    payload = res.to_dict()
-    payload["optimal_allocation"] = alloc.to_dict()
-    if args.holdout:
-        ex = extrapolation_check(Chinchilla(), df, by=args.n, n_holdout=args.holdout, target=args.loss,
-                                 columns=columns, loss_fn=args.loss_fn, delta=args.delta)
-        _echo(ex, args)
-        payload["extrapolation"] = {k: v for k, v in ex.to_dict().items() if k != "fits"}
+    res = fit_chinchilla(_load(args.data), n=args.n, d=args.d, flops=args.flops, loss=args.loss,
+                         loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap,
+                         groups=args.group_by, holdout=args.holdout, seed=args.seed,
+                         source=args.data)
     if args.plot:
-        res.plot(args.plot)
-    return _finish(res, args, payload)
+        res.fit.plot(args.plot)
+    return _finish(res, args)
 
 
 def _isoflop(args: Any) -> int:

@@ -28,6 +28,7 @@ from occamlab.scaling._allocation import (
     tokens_from_flops,
 )
 from occamlab.scaling._bundled import DATASETS, load_dataset
+from occamlab.scaling._chinchilla import ChinchillaReport, fit_chinchilla
 from occamlab.scaling._data import column, read_table
 from occamlab.scaling._downstream import (
     VERDICTS,
@@ -63,6 +64,8 @@ from occamlab.scaling._transfer import TransferResult, effective_data_transferre
 
 __all__ = [
     "Allocation",
+    "ChinchillaReport",
+    "fit_chinchilla",
     "DownstreamResult",
     "ExtrapolationResult",
     "IsoflopResult",

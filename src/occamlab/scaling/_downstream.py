@@ -69,10 +69,18 @@ class DownstreamResult(Rendered):
         rows = [[m.metric, m.verdict, m.spearman, m.spearman_p, m.snr, m.quadratic_p, m.sigmoid_bic_gain,
                  m.extrapolation_error, m.reason] for m in self.verdicts]
         c = self.counts()
+        notes = [", ".join(f"{k}: {v}" for k, v in c.items()),
+                 f"spearman, p: rank correlation of the metric with ln {self.x_name} and its "
+                 "p-value; SNR: range of the best smooth fit over the residual SD",
+                 "quadratic p: F-test of a quadratic against a line in ln x (a reversal); "
+                 "sigmoid BIC gain: BIC of a line minus BIC of a sigmoid (> 0 favours a sharp "
+                 "rise, a breakthrough)",
+                 "held-out RMS error: the best monotone model fitted on the smaller scales, "
+                 "predicting the largest; '-': not computed because an earlier test decided the "
+                 "verdict (the order is in the docs of classify_downstream)"]
         return [Table(f"Downstream scaling against {self.x_name}",
-                      ["metric", "verdict", "spearman", "p", "SNR", "quad. p", "sigmoid dBIC",
-                       "extrap. err", "why"], rows,
-                      [", ".join(f"{k}: {v}" for k, v in c.items())])]
+                      ["metric", "verdict", "spearman", "p", "SNR", "quadratic p",
+                       "sigmoid BIC gain", "held-out RMS error", "why"], rows, notes)]
 
 
 def _bic(sse: float, n: int, k: int) -> float:

@@ -173,7 +173,9 @@ def bootstrap_intervals(
     a = (1 - level) / 2
     lo_i, hi_i = np.quantile(boot, a, axis=0), np.quantile(boot, 1 - a, axis=0)
     form = problem.form
-    se_nat = np.std(form.to_natural(boot), axis=0, ddof=1)
+    # a spread that matches the percentile interval: the robust SD of the draws (IQR / 1.349),
+    # not their SD, which one wild refit of a poorly determined scale parameter can blow up
+    se_nat = stats.iqr(form.to_natural(boot), axis=0) / 1.349
     what = "groups" if g_arr is not None else "points"
     method = (f"bootstrap percentile, {len(boot)} resamples of {what}, each refitted from the "
               f"optimum and {n_nearby} nearby starts")

@@ -71,16 +71,17 @@ def plot_fit(result: Any, path: str | None = None, *, form: Any = None) -> Any:
     axr.scatter(xr, result.residuals, s=10, color="C2")
     axr.axhline(0, color="k", lw=0.8)
     axr.set_ylabel(f"residual ({result.space})")
+    axr.set_xlabel(names[1] if len(names) == 2 else names[0])
     axr.set_title(f"objective {result.objective:.4g}, {result.n_points} points", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def plot_isoflop(result: Any, path: str | None = None) -> Any:
+def plot_isoflop(result: Any, path: str | None = None, *, title: str | None = None) -> Any:
     """Optimal size per budget with intervals and the fitted power law ``N_opt = G C^a``.
 
     ``result`` is an :class:`IsoflopResult`; with ``path`` the figure is saved there (PNG, 120 dpi)
-    and closed. Returns the matplotlib figure.
+    and closed. ``title`` defaults to "Approach 2: isoFLOP vertices". Returns the figure.
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -94,7 +95,8 @@ def plot_isoflop(result: Any, path: str | None = None) -> Any:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("C (FLOPs)")
-    ax.set_ylabel("N_opt")
+    ax.set_ylabel("N_opt (parameters)")
+    ax.set_title(title or f"Approach 2: isoFLOP vertices ({len(C)} budgets)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

@@ -49,11 +49,11 @@ class FitResult(Rendered):
 
     ``params``, ``stderr`` and ``ci`` are in natural units (``E``, ``A``, ...); ``theta``,
     ``covariance`` and ``bootstrap`` are in the fitter's internal coordinates (logarithms of
-    positive scale parameters), which is where intervals are made. ``objective`` is the mean loss
-    (Huber or least squares) of the residuals at the optimum, unscaled. ``loss`` is the name of the
-    robust loss function the fit used (the ``loss_fn`` argument of :func:`fit`; the field keeps its
-    name because it is a key of the stored JSON). Status: ``converged``, ``at_bound``, ``warnings``
-    and the property ``valid`` (all diagnostics passed).
+    positive scale parameters), which is where intervals are made. ``stderr`` is the spread that
+    goes with the interval: the Hessian (M-estimator) standard error, or with a bootstrap the
+    robust SD of the draws (IQR / 1.349). ``objective`` is the mean loss (Huber or least squares)
+    of the residuals at the optimum, unscaled; ``loss_fn`` the robust loss the fit used. Status:
+    ``converged``, ``at_bound``, ``warnings`` and the property ``valid`` (all diagnostics passed).
     """
 
     form: str
@@ -184,8 +184,12 @@ class FitResult(Rendered):
             f"intervals: {self.interval_method}",
         ]
         notes += [f"warning: {w}" for w in self.warnings]
-        out = [Table(f"Fit: {self.formula}", ["param", "value", "stderr", f"{pct} lower",
-                                              f"{pct} upper", ""], rows, notes)]
+        spread = ("robust SD (bootstrap)" if self.interval_method.startswith("bootstrap")
+                  else "stderr (Hessian)")
+        heads = ["param", "value", spread, f"{pct} lower", f"{pct} upper", "status"]
+        if not any(r[-1] for r in rows):  # no parameter fixed or at a bound: no empty column
+            heads, rows = heads[:-1], [r[:-1] for r in rows]
+        out = [Table(f"Fit: {self.formula}", heads, rows, notes)]
         alloc = self.config.get("optimal_allocation")
         if alloc:
             out.append(Table("Compute-optimal allocation (C = 6 N D)",
