@@ -19,7 +19,7 @@ from ._data import (
 )
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
-from ._kernels import matmul_backend
+from ._kernels import matmul_backend, set_matmul_backend
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
@@ -62,6 +62,7 @@ __all__ = [
     "read_config",
     "sample_batch",
     "save_checkpoint",
+    "set_matmul_backend",
     "split_tokens",
     "to_transformers",
     "train",
