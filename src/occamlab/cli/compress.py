@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from occamlab.cli.llc import lm_data, token_loss
     from occamlab.slt import critical_compression, two_part_code_length
-    from occamlab.train import load_checkpoint
+    from occamlab.train import lm_windows, load_checkpoint, token_loss
 
     torch.set_num_threads(1)
     model, mcfg = load_checkpoint(args.checkpoint)
-    data = lm_data(args.data, mcfg.context, mcfg.vocab_size, args.max_tokens)
+    data = lm_windows(args.data, context=mcfg.context, vocab_size=mcfg.vocab_size,
+                      max_tokens=args.max_tokens)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = critical_compression(

@@ -15,7 +15,7 @@ from typing import Any
 
 from occamlab._toml import parse_scalar, read_toml
 from occamlab.cli._common import add_json_option, parse_kv, write_json
-from occamlab.errors import ConfigError, DataError
+from occamlab.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -49,8 +49,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-
-
 def sgld_settings(config_file: str | None, sets: list[str] | None) -> dict[str, Any]:
     """SGLD settings from a TOML file and ``--set`` overrides (file < --set)."""
     out: dict[str, Any] = {}
@@ -81,28 +79,6 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def lm_data(spec: str, context: int, vocab_size: int, max_tokens: int) -> tuple[Any, Any]:
-    """Non-overlapping (inputs, targets) windows of ``context`` tokens from a corpus."""
-    import torch
-
-    from occamlab.train import as_tokens, iter_windows, load_corpus
-
-    if max_tokens < context + 1:
-        raise ConfigError(f"--max-tokens must be > the model context {context}, got {max_tokens}")
-    tokens = as_tokens(load_corpus(spec, max_bytes=max_tokens + 1), vocab_size=vocab_size)
-    batches = list(iter_windows(tokens, context=context, batch_size=256, max_tokens=max_tokens))
-    if not batches:
-        raise DataError(f"{spec}: no complete window of {context} tokens")
-    return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
-
-
-def token_loss(logits: Any, targets: Any) -> Any:
-    """Mean next-token cross-entropy in nats: ``(B, T, V)`` logits against ``(B, T)`` targets."""
-    import torch.nn.functional as F
-
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-
 def run(args: argparse.Namespace) -> int:
     import warnings
 
@@ -129,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         estimate_llc_calibrated,
         estimate_llc_trajectory,
     )
-    from occamlab.train import load_checkpoint
+    from occamlab.train import lm_windows, load_checkpoint, token_loss
 
     torch.set_num_threads(1)
     loaded = [load_checkpoint(t) for t in args.targets]
@@ -137,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     for t, (_, c) in zip(args.targets[1:], loaded[1:], strict=True):
         if (c.context, c.vocab_size) != (mcfg.context, mcfg.vocab_size):
             raise ConfigError(f"{t}: context/vocabulary differ from {args.targets[0]}")
-    data = lm_data(args.data, mcfg.context, mcfg.vocab_size, args.max_tokens)
+    data = lm_windows(args.data, context=mcfg.context, vocab_size=mcfg.vocab_size,
+                      max_tokens=args.max_tokens)
     n_tokens = int(data[1].numel())
     settings = sgld_settings(args.config, args.set)
     if args.batch_size is not None:

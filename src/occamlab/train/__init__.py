@@ -20,6 +20,7 @@ from ._data import (
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
 from ._kernels import matmul_backend, set_matmul_backend
+from ._lm import lm_windows, token_loss
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
@@ -51,6 +52,7 @@ __all__ = [
     "lora_targets",
     "MODES",
     "list_corpora",
+    "lm_windows",
     "load_checkpoint",
     "load_config",
     "load_corpus",
@@ -65,5 +67,6 @@ __all__ = [
     "set_matmul_backend",
     "split_tokens",
     "to_transformers",
+    "token_loss",
     "train",
 ]
