@@ -3,7 +3,10 @@
 Public API (see docs/train.md)::
 
     from occamlab.train import (ModelConfig, TrainConfig, Transformer, train, finetune,
-                                load_checkpoint, save_checkpoint, iter_windows, ByteTokenizer)
+                                load_checkpoint, save_checkpoint, iter_windows, ByteTokenizer,
+                                lm_windows, token_loss, set_matmul_backend)
+
+Importing it has no side effects (no environment variable is read, nothing is computed).
 """
 
 from ._checkpoint import load_checkpoint, read_config, save_checkpoint
