@@ -253,3 +253,10 @@ def test_valid_and_warnings_are_the_results_own_diagnostics() -> None:
     nan = TrainResult.from_dict(d | {"best_val_loss": float("nan"), "evals": []})
     assert not nan.valid
     assert nan.warnings == ("no evaluation was recorded", "a recorded loss is NaN or infinite")
+
+
+def test_progress_without_a_terminal_prints_one_line_per_evaluation(capsys) -> None:
+    train(tiny_config(steps=40), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [ln.split()[1] for ln in lines] == ["20/40", "40/40"]
+    assert all(" train " in ln and " val " in ln and "tok/s" in ln for ln in lines)

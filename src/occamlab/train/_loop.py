@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from ._config import TrainConfig
 from ._data import TokenSplit, sample_batch
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
+from ._progress import Progress
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 from ._state import LoopState, LossCurve
 
@@ -75,60 +75,6 @@ def _restore_trainable(model: nn.Module, ckpt: Path) -> None:
         )
     for name, p in _trainable(model):
         p.copy_(saved[name])
-
-
-class _Progress:
-    """A rich progress bar on a terminal; else plain evaluation lines on stderr (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, completed: int) -> None:
-        self.enabled, self.total, self.completed = enabled, total, completed
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled and sys.stderr.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(
-                "train", total=self.total, completed=self.completed, info=""
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-    def step(self, state: LoopState, tokens_per_step: int, loss: float) -> None:
-        """Advance the bar (loss of the last batch, training tokens per second)."""
-        if self._bar is not None:
-            rate = state.step * tokens_per_step / max(state.train_time, 1e-9)
-            info = f"loss {loss:.3f}  {rate / 1e3:.1f}k tok/s"
-            self._bar.update(self._task, completed=state.step, info=info)
-
-    def evaluation(self, state: LoopState, config: TrainConfig) -> None:
-        """Without a bar, one line per evaluation (train and val loss, speed, time left)."""
-        if not self.enabled or self._bar is not None:
-            return
-        step, _, train_loss, val = state.evals[-1]
-        rate = step * config.tokens_per_step / max(state.train_time, 1e-9)
-        eta = (config.steps - step) * config.tokens_per_step / rate
-        print(
-            f"step {step}/{config.steps}  train {train_loss:.4f}  "
-            f"val {val:.4f}  {rate / 1e3:.1f}k tok/s  ETA {eta:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def _same_model(model: nn.Module) -> Transformer:
@@ -240,7 +186,7 @@ def _train_step(run: _Fit, state: LoopState) -> tuple[float, float]:
 
 
 def _evaluate_step(
-    run: _Fit, state: LoopState, best: dict[str, torch.Tensor], bar: _Progress
+    run: _Fit, state: LoopState, best: dict[str, torch.Tensor], bar: Progress
 ) -> dict[str, float]:
     """Evaluate at the current step; a new optimum is kept in ``best`` and saved to ``out/best``.
 
@@ -264,7 +210,7 @@ def _run_steps(
     state: LoopState,
     best: dict[str, torch.Tensor],
     curve: LossCurve,
-    bar: _Progress,
+    bar: Progress,
     callback: Callable[[StepEvent], None] | None,
 ) -> None:
     """Step until ``config.steps`` or early stopping: evaluate, write the curve, checkpoint."""
@@ -380,7 +326,7 @@ def fit(
     torch.set_num_threads(state.threads)
     model.train()
     try:
-        with _Progress(progress, config.steps, state.step) as bar:
+        with Progress(progress, config.steps, state.step) as bar:
             _run_steps(run, state, best, curve, bar, callback)
         _save_last(run, state)
     finally:
