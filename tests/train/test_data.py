@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from occamlab.cli import main
-from occamlab.errors import DataError
+from occamlab.errors import ConfigError, DataError
 from occamlab.train import (
     ByteTokenizer,
     as_tokens,
@@ -63,6 +63,20 @@ def test_split_never_overlaps_and_batches_stay_in_train() -> None:
     a = sample_batch(tokens, context=16, batch_size=8, seed=3, step=7)
     b = sample_batch(tokens, context=16, batch_size=8, seed=3, step=7)
     assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+    # the offsets are numpy's default_rng([seed, step]) draws, and the seed defaults to 0
+    want = np.random.default_rng([0, 7]).integers(0, 1000 - 16, size=8)
+    x, y = sample_batch(tokens, context=16, batch_size=8, step=7)
+    assert np.array_equal(x[:, 0].numpy(), tokens[want]) and np.array_equal(y[:, -1], tokens[want + 16])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, None, True, 2**63])
+def test_sample_batch_seed_and_step_follow_the_seed_rule(bad) -> None:  # type: ignore[no-untyped-def]
+    tokens = np.arange(100)
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer|below 2"):
+        sample_batch(tokens, context=8, batch_size=2, step=0, seed=bad)
+    if bad != 2**63:
+        with pytest.raises(ConfigError, match="step must be a non-negative integer"):
+            sample_batch(tokens, context=8, batch_size=2, step=bad)
     with pytest.raises(DataError, match="too small"):
         split_tokens(np.arange(40), val_fraction=0.1, context=16)
 

@@ -80,9 +80,13 @@ def test_full_frozen_and_lora_rank1_fine_tunes(pretrained, tmp_path) -> None:
 
 def test_lora_is_deterministic(pretrained) -> None:
     cfg = _code_config().replace(steps=40, eval_every=20)
+    rng = torch.random.get_rng_state()
     _, a = finetune(pretrained, cfg, mode="lora", lora_rank=2)
+    assert torch.equal(torch.random.get_rng_state(), rng)  # peft drew from a fork, not ours
     _, b = finetune(pretrained, cfg, mode="lora", lora_rank=2)
     assert a.evals == b.evals
+    _, c = finetune(pretrained, cfg.replace(seed=1), mode="lora", lora_rank=2)
+    assert c.evals != a.evals
 
 
 def test_finetune_bad_input(pretrained, tmp_path) -> None:
@@ -90,6 +94,8 @@ def test_finetune_bad_input(pretrained, tmp_path) -> None:
         finetune(pretrained, _code_config(), mode="half")
     with pytest.raises(ConfigError, match="rank"):
         finetune(pretrained, _code_config(), mode="lora", lora_rank=0)
+    with pytest.raises(ConfigError, match="rank"):
+        finetune(pretrained, _code_config(), mode="lora", lora_rank=True)
     with pytest.raises(ConfigError, match="allowed"):
         lora_targets("attn.q")
     assert lora_targets("mlp") == ("mlp.fc", "mlp.proj")
@@ -112,7 +118,9 @@ def test_export_to_transformers_gives_the_same_logits(pretrained, tmp_path) -> N
     x = torch.randint(0, 256, (2, 32), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = model(x)
+        rng = torch.random.get_rng_state()
         assert torch.allclose(to_transformers(model)(x).logits, ours, atol=1e-5)
+        assert torch.equal(torch.random.get_rng_state(), rng)  # GPT-2's init drew from a fork
         path = export_transformers(pretrained, tmp_path / "hf")
         hf = transformers.AutoModelForCausalLM.from_pretrained(path)
         assert torch.allclose(hf(x).logits, ours, atol=1e-5)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from occamlab.train import ModelConfig, Transformer, _kernels, matmul_backend
+from occamlab.errors import ConfigError
+from occamlab.train import (
+    ModelConfig,
+    Transformer,
+    _kernels,
+    matmul_backend,
+    set_matmul_backend,
+)
 
 needs_onednn = pytest.mark.skipif(
     matmul_backend() != "onednn", reason="oneDNN's matmul is not available in this torch build"
@@ -46,13 +57,31 @@ def test_onednn_linear_matches_f_linear(lead, d_in, d_out, bias) -> None:  # typ
     assert (_kernels.linear(xs, w, b) - want_s).abs().max().item() <= 1e-6 * want_s.abs().max()
 
 
-def test_switch_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OCCAMLAB_MATMUL", "torch")
-    assert _kernels._onednn_op() is None
-    monkeypatch.setattr(_kernels, "_LP", None)
-    assert matmul_backend() == "torch"
-    x, w = torch.randn(5, 3, generator=_gen(0)), torch.randn(2, 3, generator=_gen(1))
-    assert torch.equal(_kernels.linear(x, w), F.linear(x, w))  # the fallback is F.linear itself
+def test_switch_is_an_explicit_api() -> None:
+    try:
+        assert set_matmul_backend("torch") == "torch" == matmul_backend()
+        x, w = torch.randn(5, 3, generator=_gen(0)), torch.randn(2, 3, generator=_gen(1))
+        assert torch.equal(_kernels.linear(x, w), F.linear(x, w))  # the fallback is F.linear
+        with pytest.raises(ConfigError, match="'onednn', 'torch'"):
+            set_matmul_backend("mkl")
+        assert matmul_backend() == "torch"  # a refused switch changes nothing
+    finally:
+        back = set_matmul_backend("onednn")
+    assert back == matmul_backend() == ("onednn" if _kernels._probe_onednn() else "torch")
+
+
+def test_import_computes_nothing_and_reads_no_environment() -> None:
+    # a fresh interpreter: importing occamlab.train leaves the operator unresolved (no matrix
+    # product at import), and the old environment switch is not read
+    code = (
+        "from occamlab.train import _kernels, matmul_backend\n"
+        "assert _kernels._LP is _kernels._UNRESOLVED\n"
+        "print(matmul_backend(), _kernels._probe_onednn() is not None)\n"
+    )
+    env = dict(os.environ, OCCAMLAB_MATMUL="torch", PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["onednn", "True"] or out == ["torch", "False"]
 
 
 @needs_onednn
@@ -62,7 +91,7 @@ def test_model_on_onednn_equals_model_on_torch(monkeypatch: pytest.MonkeyPatch) 
     x = torch.randint(0, 40, (4, 16), generator=_gen(0))
     y = torch.randint(0, 40, (4, 16), generator=_gen(1))
     calls = []
-    op = _kernels._LP
+    op = _kernels._op()
 
     def counted(*args):  # type: ignore[no-untyped-def]
         calls.append(tuple(args[0].shape))

@@ -7,6 +7,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from occamlab.errors import ConfigError
 from occamlab.train import (
     ModelConfig,
     Transformer,
@@ -100,3 +101,25 @@ def test_initialisation_is_seeded_and_leaves_global_rng_alone() -> None:
     x = torch.randint(0, 256, (4, 64), generator=torch.Generator().manual_seed(0))
     y = torch.randint(0, 256, (4, 64), generator=torch.Generator().manual_seed(1))
     assert abs(a.loss(x, y).item() - torch.log(torch.tensor(256.0)).item()) < 0.05
+
+
+@pytest.mark.parametrize("bad", [-1, None, 0.5, True, "0"])
+def test_seed_must_be_a_non_negative_integer(bad) -> None:  # type: ignore[no-untyped-def]
+    cfg = SHAPES[0]
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        Transformer(cfg, seed=bad)
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        Transformer(cfg, init=False).reset_parameters(seed=bad)
+
+
+def test_default_seed_is_zero_and_init_false_skips_initialisation() -> None:
+    cfg = SHAPES[0]
+    a, b = Transformer(cfg), Transformer(cfg, seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    state = torch.random.get_rng_state()
+    blank = Transformer(cfg, init=False)  # for load_state_dict (load_checkpoint uses it)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert not torch.equal(blank.wte.weight, a.wte.weight)
+    blank.load_state_dict(a.state_dict())
+    blank.reset_parameters()
+    assert all(torch.equal(p, q) for p, q in zip(blank.parameters(), a.parameters(), strict=True))

@@ -238,3 +238,25 @@ def test_tiny_config_beats_the_bigram_model() -> None:
     sp = split_tokens(load_corpus("shakespeare"), val_fraction=cfg.data.val_fraction,
                       context=cfg.model.context)
     assert res.best_val_loss < _ngram_cross_entropy(sp.train, sp.val, 2)
+
+
+def test_valid_and_warnings_are_the_results_own_diagnostics() -> None:
+    _, res = train(tiny_config(steps=20))
+    assert res.valid and res.warnings == ()
+    assert "valid" not in res.to_dict()  # properties, not stored fields
+    assert "valid" in str(res)
+    d = res.to_dict()
+    short = TrainResult.from_dict(d | {"steps": 10})
+    assert not short.valid and short.warnings == (
+        "the run did 10 of its 20 steps without early stopping",)
+    assert TrainResult.from_dict(d | {"steps": 10, "stopped_early": True}).valid
+    nan = TrainResult.from_dict(d | {"best_val_loss": float("nan"), "evals": []})
+    assert not nan.valid
+    assert nan.warnings == ("no evaluation was recorded", "a recorded loss is NaN or infinite")
+
+
+def test_progress_without_a_terminal_prints_one_line_per_evaluation(capsys) -> None:
+    train(tiny_config(steps=40), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [ln.split()[1] for ln in lines] == ["20/40", "40/40"]
+    assert all(" train " in ln and " val " in ln and "tok/s" in ln for ln in lines)

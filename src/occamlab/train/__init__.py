@@ -3,7 +3,10 @@
 Public API (see docs/train.md)::
 
     from occamlab.train import (ModelConfig, TrainConfig, Transformer, train, finetune,
-                                load_checkpoint, save_checkpoint, iter_windows, ByteTokenizer)
+                                load_checkpoint, save_checkpoint, iter_windows, ByteTokenizer,
+                                lm_windows, token_loss, set_matmul_backend)
+
+Importing it has no side effects (no environment variable is read, nothing is computed).
 """
 
 from ._checkpoint import load_checkpoint, read_config, save_checkpoint
@@ -19,7 +22,8 @@ from ._data import (
 )
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
-from ._kernels import matmul_backend
+from ._kernels import matmul_backend, set_matmul_backend
+from ._lm import lm_windows, token_loss
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
@@ -51,6 +55,7 @@ __all__ = [
     "lora_targets",
     "MODES",
     "list_corpora",
+    "lm_windows",
     "load_checkpoint",
     "load_config",
     "load_corpus",
@@ -62,7 +67,9 @@ __all__ = [
     "read_config",
     "sample_batch",
     "save_checkpoint",
+    "set_matmul_backend",
     "split_tokens",
     "to_transformers",
+    "token_loss",
     "train",
 ]

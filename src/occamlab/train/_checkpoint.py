@@ -129,7 +129,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Transformer, ModelCon
         config = ModelConfig.from_dict(meta["model"])
     except ConfigError as exc:
         raise DataError(f"{ckpt / 'config.json'}: {exc}") from None
-    model = Transformer(config, seed=None)
+    model = Transformer(config, init=False)  # the weights come from the file
     try:
         tensors = load_file(ckpt / "model.safetensors")
     except (SafetensorError, OSError) as exc:

@@ -7,13 +7,14 @@ offset i is ``inputs = tokens[i : i+T]``, ``targets = tokens[i+1 : i+T+1]``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from occamlab.errors import DataError
+from occamlab.errors import ConfigError, DataError, check_seed
 
 __all__ = [
     "ByteTokenizer",
@@ -116,17 +117,39 @@ def _stack(
 
 
 def sample_batch(
-    tokens: np.ndarray, *, context: int, batch_size: int, seed: int, step: int
+    tokens: np.ndarray, *, context: int, batch_size: int, step: int, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training batch of step ``step``: window offsets uniform on [0, n - T - 1].
+    """Training batch of step ``step``: ``batch_size`` window offsets uniform on [0, n - T - 1].
 
-    The offsets depend only on ``(seed, step)``, so a run resumed at step s sees exactly the
-    batches an uninterrupted run would.
+    The offsets are drawn by ``numpy.random.default_rng([seed, step])``: they depend only on
+    ``(seed, step)``, so a run resumed at step s sees exactly the batches an uninterrupted run
+    would.
+
+    Parameters
+    ----------
+    tokens : np.ndarray
+        1-D int64 token ids (``n`` of them).
+    context, batch_size : int
+        ``T`` and ``B``: the result is two int64 tensors of shape ``(B, T)``.
+    step : int
+        The optimisation step (a non-negative integer).
+    seed : int, default 0
+        The run's seed (a non-negative integer).
+
+    Raises
+    ------
+    ConfigError
+        ``seed`` or ``step`` is not a non-negative integer.
+    DataError
+        Fewer than ``T + 1`` tokens.
     """
+    seed = check_seed(seed)
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ConfigError(f"step must be a non-negative integer, got {step!r}")
     n_start = tokens.size - context
     if n_start < 1:
         raise DataError(f"{tokens.size} tokens are too few for one window of context {context}")
-    rng = np.random.default_rng([int(seed), int(step)])
+    rng = np.random.default_rng([seed, int(step)])
     starts = rng.integers(0, n_start, size=batch_size)
     return _stack(tokens, starts, context)
 

@@ -23,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from occamlab._units import BITS_PER_NAT
+
 from ._kernels import _transformed
 
 __all__ = ["causal_attention", "ensemble_linear"]
 
 _ATTENTION_MAX_T = 64  # scores (N, T, T) materialized up to here; SDPA beyond
-_LOG2E = 1.4426950408889634
+_LOG2E = BITS_PER_NAT  # log2(e) = 1 / ln 2: scores times this are in bits, exp(s) = exp2(s log2 e)
 
 
 def ensemble_linear(

@@ -60,7 +60,8 @@ def to_transformers(model: Transformer) -> Any:
     """A ``transformers.GPT2LMHeadModel`` carrying ``model``'s weights (eval mode)."""
     tf = _transformers()
     cfg = model.config
-    hf = tf.GPT2LMHeadModel(gpt2_config(cfg))
+    with torch.random.fork_rng(devices=[]):  # its initial weights, all replaced below, would
+        hf = tf.GPT2LMHeadModel(gpt2_config(cfg))  # draw from the caller's global generator
     sd = model.state_dict()
     out: dict[str, torch.Tensor] = {
         "transformer.wte.weight": sd["wte.weight"],

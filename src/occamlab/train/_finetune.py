@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
 
 from ._checkpoint import load_checkpoint
 from ._config import TrainConfig
@@ -72,9 +72,11 @@ def _wrap_lora(
         bias="none",
         target_modules=list(targets),
     )
-    wrapped = get_peft_model(model, cfg)
-    # peft draws A from the global generator; redraw it from ours so runs are reproducible.
-    g = torch.Generator().manual_seed(int(seed) + 1)
+    # peft draws A from the global generator: let it draw from a fork (the caller's generator is
+    # left as it was), then redraw A from ours so that runs are reproducible
+    with torch.random.fork_rng(devices=[]):
+        wrapped = get_peft_model(model, cfg)
+    g = torch.Generator().manual_seed(check_seed(seed) + 1)
     with torch.no_grad():
         for name, p in wrapped.named_parameters():
             if "lora_A" in name:
@@ -115,21 +117,33 @@ def finetune(
         The pretrained model; ``config.model`` is replaced by its architecture.
     config : TrainConfig
         Optimiser, schedule, evaluation and data of the fine-tuning run (``lr`` = full-FT rate).
+        ``config.seed`` sets the batch order and the LoRA initialisation of ``A``.
     mode : {"full", "frozen_embedding", "lora"}
         Train every parameter; everything but the token/position embeddings (and the tied
         unembedding); or rank-``lora_rank`` adapters on ``lora_modules``.
+    lora_rank : int
+        ``r`` (a positive integer).
     lora_alpha : float, optional
         LoRA scale numerator; default ``lora_rank`` (scale 1).
+    lora_modules : str
+        ``"all"``, ``"attention"``, ``"mlp"`` or a comma list (see :func:`lora_targets`).
+    lora_lr_scale : float
+        The LoRA learning rate is ``lora_lr_scale * config.lr``.
+    tokens, val_tokens, out, resume, progress, callback
+        As in :func:`~occamlab.train.train`.
 
     Returns
     -------
     (model, result) : the fine-tuned model at the validation optimum, with adapters merged.
+
+    Raises
+    ------
+    ConfigError
+        Unknown mode or LoRA modules, a rank that is not a positive integer, peft missing.
+    DataError, TrainingDiverged
+        As in :func:`~occamlab.train.train`.
     """
-    mode = mode.replace("-", "_")
-    if mode not in MODES:
-        raise ConfigError(f"fine-tuning mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "lora" and (not isinstance(lora_rank, int) or lora_rank < 1):
-        raise ConfigError(f"lora rank must be a positive integer, got {lora_rank!r}")
+    mode = _check_mode(mode, lora_rank)
     if isinstance(checkpoint, Transformer):
         base = copy.deepcopy(checkpoint)
     else:
@@ -142,21 +156,12 @@ def finetune(
         "from": None if isinstance(checkpoint, Transformer) else str(checkpoint),
     }
     base.train()
-    if mode == "frozen_embedding":
-        base.wte.weight.requires_grad_(False)
-        base.wpe.weight.requires_grad_(False)
     if mode != "lora":
-        return fit(
-            base,
-            config,
-            split,
-            out=out,
-            resume=resume,
-            progress=progress,
-            callback=callback,
-            mode=mode,
-            record=record,
-        )
+        if mode == "frozen_embedding":
+            base.wte.weight.requires_grad_(False)
+            base.wpe.weight.requires_grad_(False)
+        return fit(base, config, split, out=out, resume=resume, progress=progress,
+                   callback=callback, mode=mode, record=record)
     targets = lora_targets(lora_modules)
     alpha = float(lora_rank if lora_alpha is None else lora_alpha)
     record["finetune"].update(
@@ -164,16 +169,18 @@ def finetune(
     )
     wrapped = _wrap_lora(base, rank=lora_rank, alpha=alpha, targets=targets, seed=config.seed)
     lora_config = dataclasses.replace(config, lr=config.lr * lora_lr_scale)
-    return fit(
-        wrapped,
-        lora_config,
-        split,
-        out=out,
-        resume=resume,
-        progress=progress,
-        callback=callback,
-        export=_merged,
-        save_trainable=True,
-        mode=f"lora-r{lora_rank}",
-        record=record,
-    )
+    return fit(wrapped, lora_config, split, out=out, resume=resume, progress=progress,
+               callback=callback, export=_merged, save_trainable=True,
+               mode=f"lora-r{lora_rank}", record=record)
+
+
+def _check_mode(mode: str, lora_rank: object) -> str:
+    """The canonical mode name (``-`` read as ``_``); a LoRA rank must be a positive integer."""
+    mode = mode.replace("-", "_")
+    if mode not in MODES:
+        raise ConfigError(f"fine-tuning mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "lora" and (
+        isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1
+    ):
+        raise ConfigError(f"lora rank must be a positive integer, got {lora_rank!r}")
+    return mode

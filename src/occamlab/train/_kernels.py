@@ -11,8 +11,9 @@ Intel processor MKL's AVX-512 code would narrow that gap (not measured).
 
 (g = dL/dy). It is the same product in float32 (no reduced precision); only the summation
 order differs, so results agree with ``F.linear`` to float rounding (about 1e-6 relative).
-The environment variable ``OCCAMLAB_MATMUL=torch`` turns it off (``onednn`` or ``auto``, the
-default, turn it on where the oneDNN operator exists); :func:`matmul_backend` says which is used.
+``set_matmul_backend("torch")`` turns it off, ``set_matmul_backend("onednn")`` (the default) back
+on where the oneDNN operator exists; :func:`matmul_backend` says which is used. Importing this
+module computes nothing: the operator is looked up and self-checked on first use.
 
 :func:`linear_cross_entropy` fuses the unembedding with the cross-entropy for training: it walks
 the tokens in chunks whose logits fit in the L2 cache and computes each chunk's loss *and*
@@ -23,7 +24,6 @@ never materialized (each such 4 MB tensor costs page faults on every step). At 1
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -31,12 +31,26 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["Linear", "linear", "linear_cross_entropy", "matmul_backend"]
+from occamlab.errors import ConfigError
+
+__all__ = [
+    "BACKENDS",
+    "Linear",
+    "linear",
+    "linear_cross_entropy",
+    "matmul_backend",
+    "set_matmul_backend",
+]
 
 
-def _onednn_op() -> Any:
-    choice = os.environ.get("OCCAMLAB_MATMUL", "auto").strip().lower()
-    if choice == "torch" or not torch.backends.mkldnn.is_available():
+BACKENDS = ("onednn", "torch")
+_UNRESOLVED: Any = object()  # the oneDNN operator is looked up (and checked) on first use
+_LP: Any = _UNRESOLVED  # the operator, None for torch's F.linear, or _UNRESOLVED
+
+
+def _probe_onednn() -> Any:
+    """oneDNN's linear operator if this torch build has one that computes ``x W^T + b``."""
+    if not torch.backends.mkldnn.is_available():
         return None
     op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
     if op is None:
@@ -50,12 +64,55 @@ def _onednn_op() -> Any:
     return op
 
 
-_LP = _onednn_op()
+def _op() -> Any:
+    """The operator :class:`Linear` calls (``None``: ``F.linear``), resolved once and cached."""
+    global _LP
+    if _LP is _UNRESOLVED:
+        _LP = _probe_onednn()
+    return _LP
+
+
+def set_matmul_backend(backend: str) -> str:
+    """Choose the library that computes the model's matrix products, for this process.
+
+    Parameters
+    ----------
+    backend : {"onednn", "torch"}
+        ``"onednn"`` (the default): oneDNN's float32 matmul where this torch build has a working
+        operator (checked once, on first use), else torch's; ``"torch"``: ``F.linear`` (MKL or
+        the build's BLAS), the reference path.
+
+    Returns
+    -------
+    str
+        The backend now in use, as :func:`matmul_backend` reports it (``"torch"`` when oneDNN
+        was asked for but is not available).
+
+    Raises
+    ------
+    ConfigError
+        ``backend`` is not one of :data:`BACKENDS`.
+
+    Examples
+    --------
+    >>> from occamlab.train import matmul_backend, set_matmul_backend
+    >>> set_matmul_backend("torch")
+    'torch'
+    >>> set_matmul_backend("onednn") == matmul_backend()
+    True
+    """
+    global _LP
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"matmul backend {backend!r} is not one of {', '.join(map(repr, BACKENDS))}"
+        )
+    _LP = _UNRESOLVED if backend == "onednn" else None
+    return matmul_backend()
 
 
 def matmul_backend() -> str:
     """``"onednn"`` when :class:`Linear` uses oneDNN's matmul, else ``"torch"`` (MKL/BLAS)."""
-    return "onednn" if _LP is not None else "torch"
+    return "onednn" if _op() is not None else "torch"
 
 
 _GW_MIN_IN = 32  # measured: d_in = 16 is faster with MKL's transposed product
@@ -104,7 +161,7 @@ def _transformed() -> bool:
 
 def _fast_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (
-        _LP is not None
+        _op() is not None
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
         and x.device.type == "cpu"

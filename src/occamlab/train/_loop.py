@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -35,7 +33,9 @@ from ._config import TrainConfig
 from ._data import TokenSplit, sample_batch
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split
+from ._progress import Progress
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
+from ._state import LoopState, LossCurve
 
 __all__ = ["train", "fit"]
 
@@ -77,26 +77,190 @@ def _restore_trainable(model: nn.Module, ckpt: Path) -> None:
         p.copy_(saved[name])
 
 
-def _progress(enabled: bool, total: int) -> Any:
-    """A rich progress bar on a terminal; otherwise nothing (evaluations print plain lines)."""
-    if not enabled or not sys.stderr.isatty():
-        return nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
+def _same_model(model: nn.Module) -> Transformer:
+    """The model being trained is the one checkpoints hold (everything but LoRA)."""
+    if not isinstance(model, Transformer):
+        raise TypeError(f"fit: pass export= for a {type(model).__name__}, not a Transformer")
+    return model
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """What stays fixed during one :func:`fit`: model, optimizer, data, run directory."""
+
+    model: nn.Module
+    config: TrainConfig
+    split: TokenSplit
+    out_dir: Path | None
+    record: dict[str, Any]
+    export: Callable[[nn.Module], Transformer]
+    save_trainable: bool
+    optimizer: torch.optim.AdamW
+    params: list[nn.Parameter]
+    # Transformer.loss (a peft wrapper forwards the attribute to the model it adapts)
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    context: int
+
+
+def _check_fresh(out_dir: Path | None, resume: bool) -> None:
+    """Refuse to overwrite a run directory unless resuming it."""
+    if resume or out_dir is None:
+        return
+    if any((out_dir / name).exists() for name in ("summary.json", "last", "best")):
+        raise ConfigError(
+            f"{str(out_dir)!r} already holds a run; pass --resume (resume=True) to continue it, "
+            "or choose another output directory"
+        )
+
+
+def _resume(run: _Fit, base: Transformer, threads: int) -> LoopState:
+    """Load ``out/last`` into the model and the optimizer; returns the saved loop state."""
+    last = run.out_dir / "last" if run.out_dir is not None else None
+    if last is None or not (last / "train_state.json").is_file():
+        raise DataError(f"cannot resume: no resumable checkpoint in {str(run.out_dir)!r}/last")
+    saved = json.loads((last / "config.json").read_text()).get("train")
+    if saved != run.record:
+        raise ConfigError(f"cannot resume {run.out_dir}: its config differs from this run's config")
+    if run.save_trainable:
+        _restore_trainable(run.model, last)
+    else:
+        base.load_state_dict(load_checkpoint(last)[0].state_dict())
+    state = LoopState.from_train_state(load_optimizer_state(last, run.optimizer), threads=threads)
+    if run.config.threads:  # else the saved count: bit-identical resumption needs it
+        state.threads = run.config.threads
+    return state
+
+
+def _initial_best(run: _Fit, base: Transformer, resume: bool) -> dict[str, torch.Tensor]:
+    """The weights to return if no evaluation improves: ``out/best`` on resume, else the start."""
+    if resume and run.out_dir is not None and (run.out_dir / "best").is_dir():
+        return load_checkpoint(run.out_dir / "best")[0].state_dict()
+    return {k: v.clone() for k, v in base.state_dict().items()}
+
+
+def _save_last(run: _Fit, state: LoopState) -> None:
+    """Write the resumable checkpoint ``out/last`` (model, optimizer, loop state)."""
+    if run.out_dir is None:
+        return
+    # the exported module shares its parameters with ``model``: optimizer indices refer to them
+    save_checkpoint(
+        run.out_dir / "last",
+        run.export(run.model),
+        train_config=run.record,
+        optimizer=run.optimizer,
+        train_state=state.to_train_state(),
+        trainable=dict(_trainable(run.model)) if run.save_trainable else None,
     )
 
-    return Progress(
-        TextColumn("train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        transient=False,
+
+def _train_step(run: _Fit, state: LoopState) -> tuple[float, float]:
+    """One optimisation step (schedule, batch, loss, backward, clipping, AdamW).
+
+    Returns ``(batch loss, learning rate)``; a non-finite loss saves ``out/last`` (the last
+    finite state) and raises :class:`TrainingDiverged`.
+    """
+    cfg = run.config
+    lr = lr_at(state.step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
+               min_lr_ratio=cfg.min_lr_ratio)
+    for g in run.optimizer.param_groups:
+        g["lr"] = lr
+    x, y = sample_batch(run.split.train, context=run.context, batch_size=cfg.batch_size,
+                        seed=cfg.seed, step=state.step)
+    t0 = time.perf_counter()
+    loss = run.loss_fn(x, y)
+    loss_value = float(loss.detach())
+    if not math.isfinite(loss_value):
+        _save_last(run, state)
+        where = f"; the last finite state was saved to {run.out_dir / 'last'}" if run.out_dir else ""
+        raise TrainingDiverged(
+            f"loss became {loss_value} at step {state.step}{where}; lower lr or set grad_clip"
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+    run.optimizer.step()
+    state.train_time += time.perf_counter() - t0
+    state.record_loss(loss_value, window=cfg.eval_every)
+    return loss_value, lr
+
+
+def _evaluate_step(
+    run: _Fit, state: LoopState, best: dict[str, torch.Tensor], bar: Progress
+) -> dict[str, float]:
+    """Evaluate at the current step; a new optimum is kept in ``best`` and saved to ``out/best``.
+
+    Returns the loss-curve fields ``val_loss`` and ``train_loss``.
+    """
+    cfg = run.config
+    tokens = state.step * cfg.tokens_per_step
+    val = evaluate(run.model, run.split.val, context=run.context, max_tokens=cfg.eval_tokens)
+    improved = state.record_eval(tokens, val, patience=cfg.patience)
+    bar.evaluation(state, cfg)
+    if improved:
+        model = run.export(run.model)
+        best.update({k: v.detach().clone() for k, v in model.state_dict().items()})
+        if run.out_dir is not None:
+            save_checkpoint(run.out_dir / "best", model, train_config=run.record)
+    return {"val_loss": val, "train_loss": state.evals[-1][2]}
+
+
+def _run_steps(
+    run: _Fit,
+    state: LoopState,
+    best: dict[str, torch.Tensor],
+    curve: LossCurve,
+    bar: Progress,
+    callback: Callable[[StepEvent], None] | None,
+) -> None:
+    """Step until ``config.steps`` or early stopping: evaluate, write the curve, checkpoint."""
+    cfg = run.config
+    while state.step < cfg.steps and not state.stopped_early:
+        loss, lr = _train_step(run, state)
+        tokens = state.step * cfg.tokens_per_step
+        line: dict[str, Any] = {"step": state.step, "tokens": tokens, "loss": loss, "lr": lr}
+        if state.step % cfg.eval_every == 0 or state.step == cfg.steps:
+            line.update(_evaluate_step(run, state, best, bar))
+        curve.write(line)
+        if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+            _save_last(run, state)
+        bar.step(state, cfg.tokens_per_step, loss)
+        if callback is not None:
+            callback(StepEvent(step=state.step, tokens=tokens, loss=loss, lr=lr,
+                               val_loss=line.get("val_loss")))
+
+
+def _result(
+    run: _Fit, state: LoopState, best: dict[str, torch.Tensor], *, mode: str
+) -> tuple[Transformer, TrainResult]:
+    """The model at the validation optimum (eval mode) and the run's summary."""
+    cfg = run.config
+    final = run.export(run.model)
+    final.load_state_dict(best)
+    final.eval()
+    mcfg = final.config
+    tokens = state.step * cfg.tokens_per_step
+    result = TrainResult(
+        n_params=n_params(mcfg),
+        n_params_non_embedding=n_params_non_embedding(mcfg),
+        n_params_trainable=sum(p.numel() for p in run.params),
+        tokens_seen=tokens,
+        steps=state.step,
+        final_train_loss=state.train_loss,
+        final_val_loss=state.evals[-1][3],
+        best_val_loss=state.best_val_loss,
+        best_step=state.best_step,
+        stopped_early=state.stopped_early,
+        tokens_per_second=tokens / max(state.train_time, 1e-9),
+        flops_per_token=flops_per_token(mcfg),
+        threads=state.threads,
+        mode=mode,
+        evals=tuple(state.evals),
+        config=run.record,
     )
+    if run.out_dir is not None:
+        atomic_write_json(run.out_dir / "summary.json", result.to_dict())
+    return final, result
 
 
 def fit(
@@ -108,228 +272,67 @@ def fit(
     resume: bool = False,
     progress: bool = False,
     callback: Callable[[StepEvent], None] | None = None,
-    export: Callable[[nn.Module], Transformer] = lambda m: m,  # type: ignore[assignment,return-value]
+    export: Callable[[nn.Module], Transformer] = _same_model,
     mode: str = "pretrain",
     record: dict[str, Any] | None = None,
     save_trainable: bool = False,
 ) -> tuple[Transformer, TrainResult]:
     """Optimise ``model`` (its parameters with ``requires_grad``) on ``split`` under ``config``.
 
-    ``export(model)`` is the :class:`Transformer` that checkpoints hold (LoRA: adapters merged).
-    With ``save_trainable`` the parameters being trained are also saved by name in ``last/`` and
-    restored from there on resume (needed when ``export`` is not invertible, as for LoRA).
+    The engine behind :func:`train` and :func:`~occamlab.train.finetune`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A :class:`Transformer`, or a module wrapping one (LoRA); trained in place.
+    config : TrainConfig
+        Optimiser, schedule, evaluation and checkpoint settings (``config.model`` unused).
+    split : TokenSplit
+        Training and validation tokens.
+    out, resume, progress, callback
+        As in :func:`train`.
+    export : callable
+        ``export(model)`` is the :class:`Transformer` checkpoints hold (LoRA: adapters merged);
+        by default ``model`` itself.
+    mode : str
+        Recorded in the result (``"pretrain"``, ``"full"``, ``"lora-r8"``, ...).
+    record : dict, optional
+        The configuration stored in checkpoints and the result (default ``config.to_dict()``);
+        a resumed run must have the same.
+    save_trainable : bool
+        Also save the trained parameters by name in ``out/last`` and restore them from there on
+        resume (needed when ``export`` is not invertible, as for LoRA).
+
+    Returns
+    -------
+    (Transformer, TrainResult)
+        The model at the validation optimum (eval mode) and the run's summary.
     """
     base = export(model)
-    mcfg = base.config
-    T = mcfg.context
-    out_dir = Path(out) if out is not None else None
-    record = config.to_dict() if record is None else record
-    threads = config.threads or default_threads()
-    opt = _optimizer(model, config)
-    n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    params = [p for p in model.parameters() if p.requires_grad]
-    state: dict[str, Any] = {
-        "step": 0,
-        "best_val": math.inf,
-        "best_step": 0,
-        "bad_evals": 0,
-        "recent": [],
-        "evals": [],
-        "train_time": 0.0,
-        "stopped_early": False,
-    }
-    if (
-        not resume
-        and out_dir is not None
-        and any((out_dir / name).exists() for name in ("summary.json", "last", "best"))
-    ):
-        raise ConfigError(
-            f"{str(out_dir)!r} already holds a run; pass --resume (resume=True) to continue it, "
-            "or choose another output directory"
-        )
-    if resume:
-        if out_dir is None or not (out_dir / "last" / "train_state.json").is_file():
-            raise DataError(f"cannot resume: no resumable checkpoint in {str(out_dir)!r}/last")
-        saved = json.loads((out_dir / "last" / "config.json").read_text()).get("train")
-        if saved != record:
-            raise ConfigError(f"cannot resume {out_dir}: its config differs from this run's config")
-        if save_trainable:
-            _restore_trainable(model, out_dir / "last")
-        else:
-            last, _ = load_checkpoint(out_dir / "last")
-            base.load_state_dict(last.state_dict())
-        state.update(load_optimizer_state(out_dir / "last", opt))
-        if state["best_val"] is None:
-            state["best_val"] = math.inf
-        if not config.threads:  # bit-identical resumption needs the same thread count
-            threads = int(state.get("threads", threads))
-    state["threads"] = threads
-    curve_path = out_dir / "loss_curve.jsonl" if out_dir is not None else None
-    if curve_path is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-        kept = []
-        if resume and curve_path.exists():
-            kept = [
-                ln
-                for ln in curve_path.read_text().splitlines()
-                if ln and json.loads(ln)["step"] <= state["step"]
-            ]
-        curve_path.write_text("".join(ln + "\n" for ln in kept))
-    best_state = {k: v.clone() for k, v in base.state_dict().items()}
-    if resume and out_dir is not None and (out_dir / "best").is_dir():
-        best_state = load_checkpoint(out_dir / "best")[0].state_dict()
-
-    def save_last() -> None:
-        if out_dir is not None:
-            saved_state = dict(state)
-            if not math.isfinite(saved_state["best_val"]):
-                saved_state["best_val"] = None  # JSON has no infinity
-            save_checkpoint(
-                out_dir / "last",
-                export(model),
-                train_config=record,
-                optimizer=opt,
-                train_state=saved_state,
-                trainable=dict(_trainable(model)) if save_trainable else None,
-            )
-            # the base module shares its parameters with ``model``; optimizer indices refer to them
-
-    # Transformer.loss (a peft wrapper forwards the attribute to the model it adapts)
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.loss  # type: ignore[assignment]
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    model.train()
-    curve = curve_path.open("a") if curve_path is not None else None
-    try:
-        with _progress(progress, config.steps) as bar:
-            task = (
-                bar.add_task("train", total=config.steps, completed=state["step"], info="")
-                if bar is not None
-                else None
-            )
-            while state["step"] < config.steps and not state["stopped_early"]:
-                step = state["step"]
-                lr = lr_at(
-                    step,
-                    lr=config.lr,
-                    steps=config.steps,
-                    warmup_steps=config.warmup_steps,
-                    min_lr_ratio=config.min_lr_ratio,
-                )
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                x, y = sample_batch(
-                    split.train,
-                    context=T,
-                    batch_size=config.batch_size,
-                    seed=config.seed,
-                    step=step,
-                )
-                t0 = time.perf_counter()
-                loss = loss_fn(x, y)
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    save_last()
-                    where = (
-                        f"; the last finite state was saved to {out_dir / 'last'}"
-                        if out_dir
-                        else ""
-                    )
-                    raise TrainingDiverged(
-                        f"loss became {loss_value} at step {step}{where}; lower lr or set grad_clip"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-                opt.step()
-                state["train_time"] += time.perf_counter() - t0
-                state["step"] = step + 1
-                state["recent"] = (state["recent"] + [loss_value])[-config.eval_every :]
-                tokens = state["step"] * config.tokens_per_step
-                line: dict[str, Any] = {
-                    "step": state["step"],
-                    "tokens": tokens,
-                    "loss": loss_value,
-                    "lr": lr,
-                }
-                is_eval = state["step"] % config.eval_every == 0 or state["step"] == config.steps
-                if is_eval:
-                    val = evaluate(model, split.val, context=T, max_tokens=config.eval_tokens)
-                    train_loss = float(np.mean(state["recent"]))
-                    line.update(val_loss=val, train_loss=train_loss)
-                    state["evals"].append([state["step"], tokens, train_loss, val])
-                    if progress and bar is None:
-                        rate = tokens / max(state["train_time"], 1e-9)
-                        eta = (config.steps - state["step"]) * config.tokens_per_step / rate
-                        print(
-                            f"step {state['step']}/{config.steps}  train {train_loss:.4f}  "
-                            f"val {val:.4f}  {rate / 1e3:.1f}k tok/s  ETA {eta:.0f} s",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    if val < state["best_val"]:
-                        state.update(best_val=val, best_step=state["step"], bad_evals=0)
-                        best = export(model)
-                        best_state = {k: v.detach().clone() for k, v in best.state_dict().items()}
-                        if out_dir is not None:
-                            save_checkpoint(out_dir / "best", best, train_config=record)
-                    else:
-                        state["bad_evals"] += 1
-                        if config.patience and state["bad_evals"] >= config.patience:
-                            state["stopped_early"] = True
-                if curve is not None:
-                    curve.write(json.dumps(line) + "\n")
-                    curve.flush()
-                if config.checkpoint_every and state["step"] % config.checkpoint_every == 0:
-                    save_last()
-                if bar is not None:
-                    rate = tokens / max(state["train_time"], 1e-9)
-                    bar.update(
-                        task,
-                        completed=state["step"],
-                        info=f"loss {loss_value:.3f}  {rate / 1e3:.1f}k tok/s",
-                    )
-                if callback is not None:
-                    callback(
-                        StepEvent(
-                            step=state["step"],
-                            tokens=tokens,
-                            loss=loss_value,
-                            lr=lr,
-                            val_loss=line.get("val_loss"),
-                        )
-                    )
-        save_last()
-    finally:
-        if curve is not None:
-            curve.close()
-        torch.set_num_threads(old_threads)
-    final = export(model)
-    final_val = state["evals"][-1][3]
-    final.load_state_dict(best_state)
-    final.eval()
-    result = TrainResult(
-        n_params=n_params(mcfg),
-        n_params_non_embedding=n_params_non_embedding(mcfg),
-        n_params_trainable=n_trainable,
-        tokens_seen=state["step"] * config.tokens_per_step,
-        steps=state["step"],
-        final_train_loss=float(np.mean(state["recent"])),
-        final_val_loss=final_val,
-        best_val_loss=state["best_val"],
-        best_step=state["best_step"],
-        stopped_early=state["stopped_early"],
-        tokens_per_second=state["step"] * config.tokens_per_step / max(state["train_time"], 1e-9),
-        flops_per_token=flops_per_token(mcfg),
-        threads=threads,
-        mode=mode,
-        evals=tuple((int(s), int(t), float(a), float(b)) for s, t, a, b in state["evals"]),
-        config=record,
+    run = _Fit(
+        model=model, config=config, split=split, out_dir=None if out is None else Path(out),
+        record=config.to_dict() if record is None else record, export=export,
+        save_trainable=save_trainable, optimizer=_optimizer(model, config),
+        params=[p for p in model.parameters() if p.requires_grad],
+        loss_fn=model.loss, context=base.config.context,  # type: ignore[arg-type]
     )
-    if out_dir is not None:
-        atomic_write_json(out_dir / "summary.json", result.to_dict())
-    return final, result
+    _check_fresh(run.out_dir, resume)
+    threads = config.threads or default_threads()
+    state = _resume(run, base, threads) if resume else LoopState(threads=threads)
+    best = _initial_best(run, base, resume)
+    curve_path = None if run.out_dir is None else run.out_dir / "loss_curve.jsonl"
+    curve = LossCurve(curve_path, keep_until=state.step if resume else None)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(state.threads)
+    model.train()
+    try:
+        with Progress(progress, config.steps, state.step) as bar:
+            _run_steps(run, state, best, curve, bar, callback)
+        _save_last(run, state)
+    finally:
+        curve.close()
+        torch.set_num_threads(old_threads)
+    return _result(run, state, best, mode=mode)
 
 
 def train(

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from occamlab.errors import check_seed
+
 from ._config import ModelConfig
 from ._ensemble import causal_attention, ensemble_linear
 from ._kernels import Linear, linear, linear_cross_entropy
@@ -70,6 +72,22 @@ class Transformer(nn.Module):
     linear and embedding weights ~ N(0, 0.02^2), the two residual output projections of each
     block ~ N(0, (0.02 / sqrt(2 L))^2) as in GPT-2, biases 0, LayerNorm gains 1.
 
+    Parameters
+    ----------
+    config : ModelConfig
+        The architecture.
+    seed : int, default 0
+        Seed of the initialisation (a non-negative integer; the same seed, the same weights).
+    init : bool, default True
+        ``False`` skips the initialisation, for a model whose weights are loaded next
+        (``load_state_dict``, as :func:`load_checkpoint` does): its parameters then hold
+        arbitrary values. The global torch generator is untouched either way.
+
+    Raises
+    ------
+    ConfigError
+        ``seed`` is not a non-negative integer.
+
     Examples
     --------
     >>> from occamlab.train import ModelConfig, Transformer
@@ -79,8 +97,9 @@ class Transformer(nn.Module):
     (2, 16, 8)
     """
 
-    def __init__(self, config: ModelConfig, *, seed: int | None = 0) -> None:
+    def __init__(self, config: ModelConfig, *, seed: int = 0, init: bool = True) -> None:
         super().__init__()
+        seed = check_seed(seed)
         self.config = config
         # torch's default initialisers draw from the global generator: build the layers with it
         # forked (restored afterwards), then initialise from our own generator below.
@@ -92,13 +111,13 @@ class Transformer(nn.Module):
             self.head: Linear | None = None
             if not config.tie_embeddings:
                 self.head = Linear(config.d_model, config.vocab_size, bias=False)
-        if seed is not None:
+        if init:
             self.reset_parameters(seed=seed)
 
     @torch.no_grad()
-    def reset_parameters(self, *, seed: int) -> None:
-        """Re-initialise every parameter deterministically from ``seed``."""
-        g = torch.Generator().manual_seed(int(seed))
+    def reset_parameters(self, *, seed: int = 0) -> None:
+        """Re-initialise every parameter deterministically from ``seed`` (a non-negative int)."""
+        g = torch.Generator().manual_seed(check_seed(seed))
         resid_std = 0.02 / math.sqrt(2 * self.config.n_layer)
         for name, p in self.named_parameters():
             if name.endswith("bias"):

@@ -47,6 +47,13 @@ class TrainResult(Rendered):
     reached at ``best_step``); the kept model is the one from that evaluation.
     ``tokens_per_second`` counts training tokens over the time spent in training steps.
     ``evals`` holds ``(step, tokens, train_loss, val_loss)`` for each evaluation.
+
+    Status: ``stopped_early`` says the early-stopping rule (``patience`` evaluations without
+    improvement) ended the run. Training has no convergence criterion of its own, so there is no
+    ``converged`` flag. :attr:`valid` says the result passed its own diagnostics, and
+    :attr:`warnings` names the ones it failed. (A run whose loss became NaN or infinite raises
+    :class:`TrainingDiverged`, and one with too little data raises ``DataError``, so neither
+    returns a result.)
     """
 
     n_params: int
@@ -66,6 +73,31 @@ class TrainResult(Rendered):
     evals: tuple[tuple[int, int, float, float], ...]
     config: dict[str, Any]
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The diagnostics this result fails, one sentence each (empty when :attr:`valid`).
+
+        Checked: at least one evaluation was recorded; every recorded loss (final, best, and
+        each evaluation's) is finite; the run did all ``config["steps"]`` steps unless early
+        stopping ended it.
+        """
+        out: list[str] = []
+        if not self.evals:
+            out.append("no evaluation was recorded")
+        losses = [self.final_train_loss, self.final_val_loss, self.best_val_loss]
+        losses += [loss for e in self.evals for loss in e[2:]]
+        if not all(math.isfinite(v) for v in losses):
+            out.append("a recorded loss is NaN or infinite")
+        planned = self.config.get("steps")
+        if isinstance(planned, int) and self.steps < planned and not self.stopped_early:
+            out.append(f"the run did {self.steps} of its {planned} steps without early stopping")
+        return tuple(out)
+
+    @property
+    def valid(self) -> bool:
+        """``True`` when the result passed all its own diagnostics (:attr:`warnings` is empty)."""
+        return not self.warnings
+
     def _tables(self) -> list[Table]:
         rows: list[list[Any]] = [
             ["parameters (total)", self.n_params],
@@ -82,6 +114,7 @@ class TrainResult(Rendered):
             ["tokens/s", self.tokens_per_second],
             ["training FLOPs/token", self.flops_per_token],
             ["torch threads", self.threads],
+            ["valid", self.valid],
         ]
         evals = Table(
             "Evaluations",
