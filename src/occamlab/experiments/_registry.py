@@ -39,8 +39,10 @@ EXPERIMENTS: dict[str, str] = {
     "finetune": "occamlab.experiments.finetune",
     "llc": "occamlab.experiments.llc",
     "compress": "occamlab.experiments.compress",
-    "scaling-demo": "occamlab.experiments.scaling_demo",
+    "published-fits": "occamlab.experiments.published_fits",
+    "process-map": "occamlab.experiments.process_map",
     "chinchilla": "occamlab.experiments.chinchilla",
+    "published": "occamlab.experiments.published",
     "noop": "occamlab.experiments.noop",
 }
 

@@ -51,7 +51,8 @@ def run(config: Config, run_dir: Path) -> RunOutput:
     vals = [float(f"{v:.4g}") for v in np.linspace(config.low, config.high, config.grid)]
     gmap = generator_map(config.process, "p", vals, "q", vals, states=config.states,
                          n_starts=config.n_starts, seed=config.seed)
-    line = [float(f"{v:.4g}") for v in np.linspace(0.02, 0.49, config.line)]
+    # p = q = 0.4 is the seed's example: always on the line
+    line = sorted({float(f"{v:.4g}") for v in np.linspace(0.02, 0.49, config.line)} | {0.4})
     cmp = compare(config.process, "p", line, params={"q": "p"}, states=config.states,
                   n_starts=config.n_starts, seed=config.seed)
     atomic_write_json(Path(run_dir) / "map.json", {"map": gmap.to_dict(), "line": cmp.to_dict()},

@@ -24,7 +24,7 @@ from ._suite import Analysis, Stage, StoredRuns
 
 __all__ = ["Config", "TITLE", "QUESTION", "plan", "analyze", "run"]
 
-PUBLISHED = {"isoflop_tuned_a": 0.497, "isoflop_kaplan_a": 0.834, "kappa_range": (0.36, 1.08),
+PUBLISHED: dict[str, Any] = {"isoflop_tuned_a": 0.497, "isoflop_kaplan_a": 0.834, "kappa_range": (0.36, 1.08),
              "downstream_predictable": 18, "downstream_tasks": 46, "lohr_crossover": 0.3865,
              "chinchilla_tokens_per_param": 20.0}
 
@@ -114,7 +114,7 @@ def analyze(config: Config, runs: StoredRuns) -> Analysis:
             "map": GeneratorMap.from_dict(pmap["map"]), "line": CompareResult.from_dict(pmap["line"])}
     results = {"chinchilla": _chinchilla_results(objs["chinchilla"]),
                "isoflop": {k: estimate(o.a, o.a_ci, o.level, valid=o.valid,
-                                       published=PUBLISHED[f"{k}_a"])
+                                       warnings=list(o.warnings), published=PUBLISHED[f"{k}_a"])
                            for k, o in (("isoflop_tuned", objs["isoflop_tuned"]),
                                         ("isoflop_kaplan", objs["isoflop_kaplan"]))},
                "loss_to_loss": _l2l_results(objs["loss_to_loss"]),

@@ -24,7 +24,7 @@ from occamlab._render import Table, html_table
 __all__ = ["Figure", "Section", "Page", "figure", "render_page", "STATUSES"]
 
 STATUSES = ("ok", "flagged", "failed")
-SVG_LIMIT = 200_000  # bytes: a figure above this is embedded as PNG instead
+SVG_LIMIT = 100_000  # bytes: a figure above this is embedded as PNG instead
 
 _CSS = """
 :root{--ok:#2e7d32;--flag:#b26a00;--fail:#c62828;--muted:#555}
@@ -74,15 +74,17 @@ class Figure:
 
 
 def figure(fig: Any, *, title: str, alt: str, caption: str = "") -> Figure:
-    """Embed a matplotlib figure: SVG when it stays under about 200 kB, else a 120 dpi PNG.
+    """Embed a matplotlib figure: SVG when it stays under about 100 kB, else a 120 dpi PNG.
 
     The figure is closed afterwards. ``alt`` describes what the figure shows (not a file name).
     """
+    import matplotlib
     import matplotlib.pyplot as plt
 
     try:
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg", bbox_inches="tight")
+        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text: a small file
+            fig.savefig(buf, format="svg", bbox_inches="tight")
         data, kind = buf.getvalue(), "svg"
         if len(data) > SVG_LIMIT:
             buf = io.BytesIO()
