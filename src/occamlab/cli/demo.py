@@ -46,17 +46,25 @@ def register(sub: Any) -> None:
 
 
 def _progress(enabled: bool) -> Any:
+    """A progress printer: one updated line on a terminal; otherwise a line when a run finishes
+    (or every 30 s), so a log stays readable."""
     if not enabled:
         return None
+    import time
+
     tty = sys.stderr.isatty()
-    last = [""]
+    last: dict[str, Any] = {"key": None, "t": 0.0}
 
     def show(p: Any) -> None:
-        line = p.line()
-        if line == last[0]:
+        key = (p.experiment, p.stage, p.done, p.sweep.failed if p.sweep else 0)
+        now = time.monotonic()
+        if tty:
+            sys.stderr.write("\r\033[K" + p.line())
+        elif key != last["key"] or now - last["t"] >= 30:
+            sys.stderr.write(p.line() + "\n")
+        else:
             return
-        last[0] = line
-        sys.stderr.write(("\r\033[K" + line) if tty else line + "\n")
+        last.update(key=key, t=now)
         sys.stderr.flush()
 
     return show

@@ -83,12 +83,14 @@ def figure(fig: Any, *, title: str, alt: str, caption: str = "") -> Figure:
 
     try:
         buf = io.BytesIO()
-        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text: a small file
-            fig.savefig(buf, format="svg", bbox_inches="tight")
+        # text as text (a small file); fixed ids and no date: the same figure, the same bytes
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "occamlab"}):
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
         data, kind = buf.getvalue(), "svg"
         if len(data) > SVG_LIMIT:
             buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+            fig.savefig(buf, format="png", dpi=120, bbox_inches="tight",
+                        metadata={"Software": None})
             data, kind = buf.getvalue(), "png"
     finally:
         plt.close(fig)
