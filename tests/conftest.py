@@ -38,7 +38,8 @@ def _tiny_configs() -> dict[str, Any]:
 
     return {
         "chinchilla": Chinchilla(models=((8, 1, 1), (16, 1, 2), (16, 2, 2)),
-                                 budgets=(3e8, 1e9, 3e9), min_steps=20, max_tokens=200_000,
+                                 budgets=(3e8, 1e9, 3e9), process_budgets=(3e8, 1e9, 3e9),
+                                 min_steps=20, max_tokens=200_000,
                                  batch_size=8, bootstrap=20),
         "published": Published(bootstrap=10, grid=3, line=4, n_starts=0),
     }

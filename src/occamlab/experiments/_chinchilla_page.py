@@ -43,8 +43,9 @@ def _fit_table(results: dict[str, Any]) -> Table:
     return Table("Approach 3: L(N, D) = E + A/N^alpha + B/D^beta",
                  ["task", "runs", "E (nats)", "A", "B", "alpha", "beta", "fit valid"], rows,
                  [f"value [{100 * lvl:g}% bootstrap percentile interval over runs]; N counts "
-                  "non-embedding parameters, D training tokens; losses are held-out nats per "
-                  "token", "fit valid: the optimizer converged and no parameter sits at a bound"])
+                  "all parameters (embeddings included), D training tokens; losses are held-out "
+                  "nats per token", "fit valid: the optimizer converged and no parameter sits at "
+                  "a bound"])
 
 
 def _alloc_table(results: dict[str, Any]) -> Table:
@@ -231,11 +232,14 @@ def section(config: Any, results: dict[str, Any], objects: dict[str, Any]) -> Se
     n_text = results.get("text", {}).get("n_runs", 0)
     n_proc = results.get("process", {}).get("n_runs", 0)
     setup = [
-        f"An isoFLOP grid (Hoffmann et al. 2022): budgets C = {', '.join(fmt(c, 2) for c in config.budgets)} "
-        f"FLOPs; each of {len(config.models)} models (d_model, layers, heads) = "
+        f"An isoFLOP grid (Hoffmann et al. 2022): budgets C = "
+        f"{', '.join(fmt(c, 2) for c in config.budgets)} FLOPs (text) and "
+        f"{', '.join(fmt(c, 2) for c in config.process_budgets)} (process); each of "
+        f"{len(config.models)} models (d_model, layers, heads) = "
         f"{', '.join(str(tuple(m)) for m in config.models)} trains on D = C / (6 N) tokens, "
-        f"with N its non-embedding parameters; pairs with fewer than {config.min_steps} steps "
-        f"or more than {fmt(config.max_tokens)} tokens are left out.",
+        f"with N all its parameters, embeddings included (Porian et al. 2024 trace part of "
+        f"Kaplan's and Hoffmann's disagreement to leaving them out); pairs with fewer than "
+        f"{config.min_steps} steps or more than {fmt(config.max_tokens)} tokens are left out.",
         f"Tasks: {config.corpus} as bytes ({n_text} runs) and the {config.process} process's "
         f"symbols ({n_proc} runs, one sampled sequence, seed 0). Context {config.context}, "
         f"batch {config.batch_size}, AdamW at lr {config.lr:g} with warm-up and cosine decay, "
