@@ -85,6 +85,127 @@ def plan_table(runs: Sequence[PlannedRun], store: RunStore | None = None) -> Tab
                  ["id", "status"] + keys, rows)
 
 
+class _Sweep:
+    """The state of one :func:`run_sweep` call: the backend, the futures in flight, the counts.
+
+    One method per job: submit a run, take one finished future, replace a backend whose workers
+    died, report progress; :meth:`loop` drives them until nothing is left.
+    """
+
+    def __init__(self, runs: Sequence[PlannedRun], st: RunStore, todo: list[PlannedRun], *,
+                 jobs: int, backend: Backend | str | None, address: str | None, retries: int,
+                 time_limit: float | None, progress: Callable[[Progress], None] | None,
+                 on_outcome: Callable[[Outcome], None] | None) -> None:
+        self.runs, self.st, self.todo = runs, st, todo
+        self.jobs, self.address, self.retries, self.time_limit = jobs, address, retries, time_limit
+        self.progress, self.on_outcome = progress, on_outcome
+        self.kind = backend if isinstance(backend, str) else "local"
+        self.own = backend is None or isinstance(backend, str)
+        self.be: Backend = (make_backend(jobs, self.kind, address=address) if self.own
+                            else backend)  # type: ignore[assignment]
+        self.skipped0 = len(runs) - len(todo)
+        self.counts = {"done": 0, "failed": 0, "retries": 0, "skipped": self.skipped0}
+        self.failed: dict[str, str] = {}
+        self.by_id = {r.id: r for r in todo}
+        self.inflight: dict[cf.Future[Outcome], Task] = {}
+        self.submit_later: list[Task] = []
+        self.deferred: list[PlannedRun] = []
+        self.broken = False
+        self.t0 = time.perf_counter()
+
+    def submit(self, r: PlannedRun, attempt: int = 1, wait: bool = False) -> None:
+        t = Task(str(self.st.root), r.id, r.experiment, r.config, self.time_limit, wait, attempt)
+        if self.broken:
+            self.submit_later.append(t)
+            return
+        try:
+            self.inflight[self.be.submit(t)] = t
+        except BrokenExecutor:
+            self.broken = True
+            self.submit_later.append(t)
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        c = self.counts
+        finished = c["done"] + c["failed"]
+        el = time.perf_counter() - self.t0
+        left = len(self.todo) - finished - (c["skipped"] - self.skipped0)
+        eta = el / finished * left if finished else None
+        self.progress(Progress(len(self.runs), c["done"], c["failed"],
+                               min(self.be.jobs, len(self.inflight)), c["skipped"], el, eta))
+
+    def _outcome(self, fut: cf.Future[Outcome]) -> None:
+        """Account for one finished future: count it, retry it, or hand it back."""
+        task = self.inflight.pop(fut)
+        try:
+            out = fut.result()
+        except BrokenExecutor:
+            # a worker died (killed, out of memory, crashed): the runs it had started are
+            # charged an attempt and recorded failed; the others are simply resubmitted
+            self.broken = True
+            if self.st.raw_status(task.run_id) != "running":
+                self.submit_later.append(task)  # had not started: no attempt charged
+                return
+            out = Outcome(task.run_id, "failed", WORKER_DIED)
+            self.st.record_failure(task.run_id, WORKER_DIED)
+        c = self.counts
+        if out.status == "busy":
+            self.deferred.append(self.by_id[out.run_id])
+            return
+        elif out.status == "skipped":
+            c["skipped"] += 1
+        elif out.status == "done":
+            c["done"] += 1
+            self.failed.pop(out.run_id, None)
+        elif task.attempt <= self.retries:
+            c["retries"] += 1
+            self.submit(self.by_id[out.run_id], attempt=task.attempt + 1)
+            return
+        else:
+            c["failed"] += 1
+            self.failed[out.run_id] = out.error or "failed"
+        if self.on_outcome is not None:
+            self.on_outcome(out)
+
+    def _recover(self) -> None:
+        """A backend whose workers died: ours is replaced once its futures are settled."""
+        if self.broken and self.own and all(f.done() for f in self.inflight):
+            self.be.close(cancel=True)
+            self.be = make_backend(self.jobs, self.kind, address=self.address)
+            self.broken = False
+            again = self.submit_later[:]
+            self.submit_later.clear()
+            for t in again:
+                self.submit(self.by_id[t.run_id], attempt=t.attempt, wait=t.wait)
+        elif self.broken and not self.own:
+            raise BackendError("the backend's workers died; the sweep cannot go on (its "
+                               "finished runs are stored: run the same command to resume)")
+
+    def loop(self) -> None:
+        for r in self.todo:
+            self.submit(r)
+        self.report()
+        while self.inflight or self.deferred:
+            if not self.inflight:
+                for r in self.deferred:  # held by another sweep: wait for it, then take the rest
+                    self.submit(r, wait=True)
+                self.deferred = []
+            finished, _ = cf.wait(list(self.inflight), timeout=1.0,
+                                  return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                self._outcome(fut)
+            self._recover()
+            self.report()
+
+    def result(self) -> SweepResult:
+        c = self.counts
+        return SweepResult(store=str(self.st.root), n_runs=len(self.runs), n_done=c["done"],
+                           n_skipped=c["skipped"], n_failed=c["failed"], n_retries=c["retries"],
+                           elapsed_s=time.perf_counter() - self.t0, jobs=self.be.jobs,
+                           failed=tuple(self.failed.items()))
+
+
 def run_sweep(
     runs: Sequence[PlannedRun],
     store: RunStore | str,
@@ -108,112 +229,23 @@ def run_sweep(
     """
     st = store if isinstance(store, RunStore) else RunStore(store)
     st.clean()
-    t0 = time.perf_counter()
     for r in runs:
         st.register(r.experiment, r.config)
     todo = [r for r in runs if st.raw_status(r.id) != "done"]
-    skipped = len(runs) - len(todo)
     if on_outcome is not None:
         todo_ids = {r.id for r in todo}
         for r in runs:
             if r.id not in todo_ids:
                 on_outcome(Outcome(r.id, "skipped"))
-    kind = backend if isinstance(backend, str) else "local"
-    own = backend is None or isinstance(backend, str)
-    be: Backend = (make_backend(jobs, kind, address=address) if backend is None
-                   or isinstance(backend, str) else backend)
-    counts = {"done": 0, "failed": 0, "retries": 0, "skipped": skipped}
-    failed: dict[str, str] = {}
-    by_id = {r.id: r for r in todo}
-    inflight: dict[cf.Future[Outcome], Task] = {}
-
-    submit_later: list[Task] = []
-    broken = False
-
-    def submit(r: PlannedRun, attempt: int = 1, wait: bool = False) -> None:
-        nonlocal broken
-        t = Task(str(st.root), r.id, r.experiment, r.config, time_limit, wait, attempt)
-        if broken:
-            submit_later.append(t)
-            return
-        try:
-            inflight[be.submit(t)] = t
-        except BrokenExecutor:
-            broken = True
-            submit_later.append(t)
-
-    def report() -> None:
-        if progress is None:
-            return
-        finished = counts["done"] + counts["failed"]
-        el = time.perf_counter() - t0
-        left = len(todo) - finished - (counts["skipped"] - skipped)
-        eta = el / finished * left if finished else None
-        progress(Progress(len(runs), counts["done"], counts["failed"],
-                          min(be.jobs, len(inflight)), counts["skipped"], el, eta))
-
-    deferred: list[PlannedRun] = []
+    sweep = _Sweep(runs, st, todo, jobs=jobs, backend=backend, address=address, retries=retries,
+                   time_limit=time_limit, progress=progress, on_outcome=on_outcome)
     try:
-        for r in todo:
-            submit(r)
-        report()
-        while inflight or deferred:
-            if not inflight:
-                for r in deferred:  # held by another sweep: wait for it, then take what is left
-                    submit(r, wait=True)
-                deferred = []
-            finished_futs, _ = cf.wait(list(inflight), timeout=1.0,
-                                       return_when=cf.FIRST_COMPLETED)
-            for fut in finished_futs:
-                task = inflight.pop(fut)
-                try:
-                    out = fut.result()
-                except BrokenExecutor:
-                    # a worker died (killed, out of memory, crashed): the runs it had started are
-                    # charged an attempt and recorded failed; the others are simply resubmitted
-                    broken = True
-                    if st.raw_status(task.run_id) != "running":
-                        submit_later.append(task)  # had not started: no attempt charged
-                        continue
-                    out = Outcome(task.run_id, "failed", WORKER_DIED)
-                    st.record_failure(task.run_id, WORKER_DIED)
-                if out.status == "busy":
-                    deferred.append(by_id[out.run_id])
-                    continue
-                elif out.status == "skipped":
-                    counts["skipped"] += 1
-                elif out.status == "done":
-                    counts["done"] += 1
-                    failed.pop(out.run_id, None)
-                elif task.attempt <= retries:
-                    counts["retries"] += 1
-                    submit(by_id[out.run_id], attempt=task.attempt + 1)
-                    continue
-                else:
-                    counts["failed"] += 1
-                    failed[out.run_id] = out.error or "failed"
-                if on_outcome is not None:
-                    on_outcome(out)
-            if broken and own and all(f.done() for f in inflight):
-                be.close(cancel=True)
-                be = make_backend(jobs, kind, address=address)
-                broken = False
-                again = submit_later[:]
-                submit_later.clear()
-                for t in again:
-                    submit(by_id[t.run_id], attempt=t.attempt, wait=t.wait)
-            elif broken and not own:
-                raise BackendError("the backend's workers died; the sweep cannot go on (its "
-                                   "finished runs are stored: run the same command to resume)")
-            report()
+        sweep.loop()
     except BaseException:
-        if own:
-            be.close(cancel=True)
+        if sweep.own:
+            sweep.be.close(cancel=True)
         raise
-    if own:
-        be.close()
+    if sweep.own:
+        sweep.be.close()
     st.clean()  # what crashed workers left behind
-    return SweepResult(store=str(st.root), n_runs=len(runs), n_done=counts["done"],
-                       n_skipped=counts["skipped"], n_failed=counts["failed"],
-                       n_retries=counts["retries"], elapsed_s=time.perf_counter() - t0,
-                       jobs=be.jobs, failed=tuple(failed.items()))
+    return sweep.result()
