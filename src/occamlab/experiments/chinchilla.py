@@ -216,7 +216,7 @@ def _fit_task(config: Config, df: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "tokens_per_param": [estimate(t, ci, alloc.level, compute=c) for c, t, ci in
                              zip(alloc.compute, alloc.tokens_per_param, alloc.tokens_per_param_ci,
                                  strict=True)],
-        "converged": ch.converged, "at_bound": list(ch.at_bound),
+        "converged": ch.converged, "valid": ch.valid, "at_bound": list(ch.at_bound),
         "warnings": list(ch.warnings), "residuals": _residual_structure(ch)}
     try:
         iso = fit_isoflop(df, n="N", flops="C", loss="loss", bootstrap=200, min_points=3,
