@@ -30,6 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--epsilon", type=float, required=True, help="tolerated loss increase (nats)")
     p.add_argument("--group-size", type=int, default=32, help="rtn-group: weights per group")
     p.add_argument("--symmetric", action="store_true", help="symmetric RTN (no zero point)")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when torch sees it, else CPU), cpu, cuda or cuda:N")
     add_json_option(p)
     p.set_defaults(func=run)
 
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = Config(checkpoint=args.checkpoint, data=args.data, max_tokens=args.max_tokens,
                     scheme=args.scheme, epsilon=args.epsilon, group_size=args.group_size,
-                    symmetric=args.symmetric)
+                    symmetric=args.symmetric, device=args.device)
     report = measure(config)
     if args.json:
         write_json(report.to_dict(), args.json)

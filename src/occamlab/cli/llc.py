@@ -41,6 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--calibrate", action="store_true",
                    help="pick step size and gamma with pilot chains first (checkpoints)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when torch sees it, else CPU), cpu, cuda or cuda:N")
     p.add_argument("--fast", action="store_true", help="validate: only the cheap cases")
     p.add_argument("--cases", nargs="*", default=None, help="validate: these cases only")
     add_json_option(p)
@@ -59,7 +61,8 @@ def _config(args: argparse.Namespace, checkpoint: str) -> Any:
         sgld["batch_size"] = args.batch_size
     return Config.from_dict({"checkpoint": checkpoint, "data": args.data or "",
                              "max_tokens": args.max_tokens, "sgld": sgld,
-                             "calibrate": args.calibrate, "seed": args.seed})
+                             "calibrate": args.calibrate, "seed": args.seed,
+                             "device": args.device})
 
 
 def _validate(args: argparse.Namespace) -> int:

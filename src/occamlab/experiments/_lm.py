@@ -21,6 +21,7 @@ class LMData:
     model: Any
     inputs: Any
     targets: Any
+    device: str = "cpu"
 
     @property
     def data(self) -> tuple[Any, Any]:
@@ -31,8 +32,11 @@ class LMData:
         return int(self.targets.numel())
 
 
-def check_lm_fields(checkpoint: str, data: str, max_tokens: int) -> None:
+def check_lm_fields(checkpoint: str, data: str, max_tokens: int, device: str = "auto") -> None:
     """The fields every checkpoint-on-data config has, checked alike."""
+    if not isinstance(device, str) or not (device in ("auto", "cpu", "cuda")
+                                           or device.startswith("cuda:")):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
     if not checkpoint:
         raise ConfigError("checkpoint must name a checkpoint or run directory")
     if not data:
@@ -42,14 +46,15 @@ def check_lm_fields(checkpoint: str, data: str, max_tokens: int) -> None:
 
 
 def load_lm(checkpoint: str, data: str, max_tokens: int, *, like: Any = None,
-            run_dir: str | Path | None = None) -> LMData:
+            run_dir: str | Path | None = None, device: str = "cpu") -> LMData:
     """Load ``checkpoint`` (one torch thread: a sweep runs a process per core) and the windows of
     ``data`` at its context; ``like``: a config the checkpoint's context and vocabulary must
     match (the first checkpoint of a trajectory). ``run:`` references and ``process:`` data are
-    resolved against the store of ``run_dir``."""
+    resolved against the store of ``run_dir``; ``device`` (``auto``: CUDA when torch sees it)
+    is where the model and the windows are put."""
     import torch
 
-    from occamlab.train import lm_windows, load_checkpoint
+    from occamlab.train import lm_windows, load_checkpoint, resolve_device
 
     from .train import data_tokens
 
@@ -61,4 +66,7 @@ def load_lm(checkpoint: str, data: str, max_tokens: int, *, like: Any = None,
         raise ConfigError(f"{checkpoint}: context/vocabulary differ from the first checkpoint")
     x, y = lm_windows(corpus, context=mcfg.context, vocab_size=mcfg.vocab_size,
                       max_tokens=max_tokens)
-    return LMData(model, x, y)
+    dev = resolve_device(device)
+    if dev.type != "cpu":
+        model, x, y = model.to(dev), x.to(dev), y.to(dev)
+    return LMData(model, x, y, str(dev))

@@ -52,9 +52,10 @@ class Config(ConfigBase):
     epsilon: float = 0.01
     group_size: int = 32
     symmetric: bool = False
+    device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_lm_fields(self.checkpoint, self.data, self.max_tokens)
+        check_lm_fields(self.checkpoint, self.data, self.max_tokens, self.device)
         if self.scheme not in SCHEMES:
             raise ConfigError(f"scheme must be one of {', '.join(SCHEMES)}, got {self.scheme!r}")
         if not (math.isfinite(self.epsilon) and self.epsilon > 0):
@@ -88,7 +89,8 @@ def measure(config: Config, *, run_dir: str | Path | None = None) -> Compression
     from occamlab.slt import critical_compression, two_part_code_length
     from occamlab.train import token_loss
 
-    lm = load_lm(config.checkpoint, config.data, config.max_tokens, run_dir=run_dir)
+    lm = load_lm(config.checkpoint, config.data, config.max_tokens, run_dir=run_dir,
+                 device=config.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the result lists its own warnings
         res = critical_compression(lm.model, token_loss, lm.data, scheme=config.scheme,

@@ -51,6 +51,8 @@ class Config(ConfigBase):
     calibrate : bool
         Choose the step size with pilot chains first, and rerun hot estimates at smaller steps.
     seed : int
+    device : str
+        ``auto`` (the first CUDA device when torch sees one, else the CPU), ``cpu`` or ``cuda``.
     """
 
     checkpoint: str = ""
@@ -59,9 +61,10 @@ class Config(ConfigBase):
     sgld: SGLDConfig = field(default_factory=_default_sgld)
     calibrate: bool = False
     seed: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
-        check_lm_fields(self.checkpoint, self.data, self.max_tokens)
+        check_lm_fields(self.checkpoint, self.data, self.max_tokens, self.device)
         check_seed(self.seed)
 
 
@@ -74,10 +77,12 @@ class LLCReport(Rendered):
     n_tokens: int
     result: LLCResult | LLCTrajectory
     calibration: CalibrationResult | None = None
+    device: str = "cpu"
 
     def _tables(self) -> list[Table]:
         head = Table("LLC of " + ", ".join(self.checkpoints), ["", "value"],
-                     [["data", self.data], ["predicted tokens n", self.n_tokens]])
+                     [["data", self.data], ["predicted tokens n", self.n_tokens],
+                      ["device", self.device]])
         cal = self.calibration._tables() if self.calibration is not None else []
         return [head, *cal, *self.result._tables()]
 
@@ -93,7 +98,8 @@ def estimate(config: Config, *, progress: Callable[[str], None] | None = None,
     from occamlab.slt import estimate_llc, estimate_llc_calibrated
     from occamlab.train import token_loss
 
-    lm = load_lm(config.checkpoint, config.data, config.max_tokens, run_dir=run_dir)
+    lm = load_lm(config.checkpoint, config.data, config.max_tokens, run_dir=run_dir,
+                 device=config.device)
     cal = None
     if config.calibrate:
         res, cal = estimate_llc_calibrated(lm.model, token_loss, lm.data, config.sgld,
@@ -102,7 +108,7 @@ def estimate(config: Config, *, progress: Callable[[str], None] | None = None,
     else:
         res = estimate_llc(lm.model, token_loss, lm.data, config.sgld, seed=config.seed,
                            n=lm.n_tokens)
-    return LLCReport((config.checkpoint,), config.data, lm.n_tokens, res, cal)
+    return LLCReport((config.checkpoint,), config.data, lm.n_tokens, res, cal, lm.device)
 
 
 def trajectory(config: Config, checkpoints: Sequence[str], *,
@@ -112,10 +118,10 @@ def trajectory(config: Config, checkpoints: Sequence[str], *,
     from occamlab.slt import calibrate_sgld, estimate_llc_trajectory, pin_nbeta
     from occamlab.train import token_loss
 
-    first = load_lm(checkpoints[0], config.data, config.max_tokens)
+    first = load_lm(checkpoints[0], config.data, config.max_tokens, device=config.device)
     mcfg = first.model.config
-    models = [first.model] + [load_lm(c, config.data, config.max_tokens, like=mcfg).model
-                              for c in checkpoints[1:]]
+    models = [first.model] + [load_lm(c, config.data, config.max_tokens, like=mcfg,
+                                      device=config.device).model for c in checkpoints[1:]]
     sgld, cal = config.sgld, None
     if config.calibrate:
         sgld = pin_nbeta(sgld, first.n_tokens)  # the pilots sample the estimate's posterior
@@ -124,7 +130,7 @@ def trajectory(config: Config, checkpoints: Sequence[str], *,
         sgld = cal.recommended
     res = estimate_llc_trajectory(models, token_loss, first.data, sgld, seed=config.seed,
                                   labels=list(checkpoints), n=first.n_tokens)
-    return LLCReport(tuple(checkpoints), config.data, first.n_tokens, res, cal)
+    return LLCReport(tuple(checkpoints), config.data, first.n_tokens, res, cal, first.device)
 
 
 def run(config: Config, run_dir: Path) -> RunOutput:
@@ -138,6 +144,7 @@ def run(config: Config, run_dir: Path) -> RunOutput:
         "rhat": res.rhat, "ess": res.ess, "temperature": res.temperature,
         "loss_init": res.loss_init, "n_params": res.n_params, "valid": not res.warnings,
         "warnings": list(res.warnings), "calibrated": config.calibrate,
+        "device": report.device,
     }
     return RunOutput(out, files=("llc.json",))
 

@@ -29,7 +29,7 @@ Config = TrainConfig
 
 SCALARS = ("n_params", "n_params_non_embedding", "n_params_trainable", "tokens_seen", "steps",
            "final_train_loss", "final_val_loss", "best_val_loss", "best_step", "stopped_early",
-           "tokens_per_second", "flops_per_token", "threads")
+           "tokens_per_second", "flops_per_token", "threads", "device")
 FILES = ("summary.json", "loss_curve.jsonl", "best", "last")
 
 

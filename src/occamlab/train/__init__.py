@@ -26,7 +26,7 @@ from ._kernels import matmul_backend, set_matmul_backend
 from ._lm import lm_windows, token_loss
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
-from ._prepare import default_threads, evaluate, prepare_split
+from ._prepare import default_threads, evaluate, prepare_split, resolve_device
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "config_from_dict",
     "corpus_files",
     "default_threads",
+    "resolve_device",
     "evaluate",
     "export_transformers",
     "finetune",

@@ -106,7 +106,9 @@ class TrainConfig(ConfigBase):
     Validation runs every ``eval_every`` steps on ``eval_tokens`` held-out tokens; with
     ``patience > 0`` training stops after that many evaluations without improvement (the best
     model is always the one kept, as Hernandez et al. 2021 measure at the validation optimum).
-    ``threads = 0`` picks the measured default (see docs/train.md).
+    ``threads = 0`` picks the measured default (see docs/train.md). ``device = "auto"`` trains on
+    the first CUDA device when torch sees one and on the CPU otherwise; the device used is
+    recorded in the result.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -126,6 +128,7 @@ class TrainConfig(ConfigBase):
     patience: int = 0
     checkpoint_every: int = 0
     threads: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every"):
@@ -138,6 +141,9 @@ class TrainConfig(ConfigBase):
                 raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not isinstance(self.device, str) or not (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if not (0.0 <= self.min_lr_ratio <= 1.0):
             raise ConfigError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio!r}")
         for name in ("beta1", "beta2"):

@@ -32,7 +32,7 @@ from ._checkpoint import load_checkpoint, load_optimizer_state, load_trainable, 
 from ._config import TrainConfig
 from ._data import TokenSplit, sample_batch
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
-from ._prepare import default_threads, evaluate, prepare_split
+from ._prepare import default_threads, evaluate, prepare_split, resolve_device
 from ._progress import Progress
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 from ._state import LoopState, LossCurve
@@ -100,6 +100,7 @@ class _Fit:
     # Transformer.loss (a peft wrapper forwards the attribute to the model it adapts)
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     context: int
+    device: torch.device
 
 
 def _check_fresh(out_dir: Path | None, resume: bool) -> None:
@@ -119,6 +120,8 @@ def _resume(run: _Fit, base: Transformer, threads: int) -> LoopState:
     if last is None or not (last / "train_state.json").is_file():
         raise DataError(f"cannot resume: no resumable checkpoint in {str(run.out_dir)!r}/last")
     saved = json.loads((last / "config.json").read_text()).get("train")
+    if saved is not None and "device" not in saved and "device" in run.record:
+        saved = {**saved, "device": run.record["device"]}  # written before configs had a device
     if saved != run.record:
         raise ConfigError(f"cannot resume {run.out_dir}: its config differs from this run's config")
     if run.save_trainable:
@@ -166,6 +169,8 @@ def _train_step(run: _Fit, state: LoopState) -> tuple[float, float]:
         g["lr"] = lr
     x, y = sample_batch(run.split.train, context=run.context, batch_size=cfg.batch_size,
                         seed=cfg.seed, step=state.step)
+    if run.device.type != "cpu":
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
     t0 = time.perf_counter()
     loss = run.loss_fn(x, y)
     loss_value = float(loss.detach())
@@ -257,6 +262,7 @@ def _result(
         mode=mode,
         evals=tuple(state.evals),
         config=run.record,
+        device=str(run.device),
     )
     if run.out_dir is not None:
         atomic_write_json(run.out_dir / "summary.json", result.to_dict())
@@ -308,6 +314,8 @@ def fit(
     (Transformer, TrainResult)
         The model at the validation optimum (eval mode) and the run's summary.
     """
+    device = resolve_device(config.device)
+    model.to(device)
     base = export(model)
     run = _Fit(
         model=model, config=config, split=split, out_dir=None if out is None else Path(out),
@@ -315,6 +323,7 @@ def fit(
         save_trainable=save_trainable, optimizer=_optimizer(model, config),
         params=[p for p in model.parameters() if p.requires_grad],
         loss_fn=model.loss, context=base.config.context,  # type: ignore[arg-type]
+        device=device,
     )
     _check_fresh(run.out_dir, resume)
     threads = config.threads or default_threads()

@@ -15,7 +15,24 @@ from ._config import TrainConfig
 from ._corpora import load_corpus
 from ._data import TokenSplit, as_tokens, iter_windows, split_tokens
 
-__all__ = ["default_threads", "evaluate", "prepare_split"]
+__all__ = ["default_threads", "evaluate", "prepare_split", "resolve_device"]
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"``: the first CUDA device when torch sees one, else the CPU; else ``spec``.
+
+    Raises
+    ------
+    ConfigError
+        A CUDA device was asked for and torch sees none.
+    """
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        from occamlab.errors import ConfigError
+
+        raise ConfigError(f"device {spec!r}: torch sees no CUDA device here (use auto or cpu)")
+    return torch.device(spec)
 
 
 def default_threads() -> int:
@@ -42,8 +59,10 @@ def evaluate(
     """Mean next-token loss (nats) over the first ``max_tokens`` tokens, in disjoint windows."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for x, y in iter_windows(tokens, context=context, batch_size=batch_size, max_tokens=max_tokens):
+        x, y = x.to(device), y.to(device)
         logits = model(x)
         loss = nn.functional.cross_entropy(
             logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"

@@ -72,6 +72,7 @@ class TrainResult(Rendered):
     mode: str
     evals: tuple[tuple[int, int, float, float], ...]
     config: dict[str, Any]
+    device: str = "cpu"  # where it trained ("cpu", "cuda:0")
 
     @property
     def warnings(self) -> tuple[str, ...]:
