@@ -16,7 +16,8 @@ symbol as the most significant digit, so prepending an older symbol ``a`` to a w
    every observed child ``a w`` of every history ``w`` of length ``L`` is tested against the state
    of ``w``: the null hypothesis is that ``Pr(X | a w)`` equals the state's pooled next-symbol law
    (Pearson's chi-squared test of homogeneity of the 2 x k table of counts, degrees of freedom =
-   symbols seen in either row minus one). Not rejected at level ``alpha``: the child joins the
+   symbols seen in either row minus one; S&K use chi-squared or Kolmogorov-Smirnov, we use
+   chi-squared, or the likelihood-ratio G test with ``test="g"``). Not rejected at level ``alpha``: the child joins the
    parent's state. Rejected: it joins the other state with the largest p-value above ``alpha``, or
    starts a new state. Pooled counts are updated as histories join.
 3. **Recursion (determinization).** On the histories of length ``L_max`` the successor of ``h`` on
@@ -41,11 +42,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from occamlab.processes._presentation import Presentation
 
-__all__ = ["SuffixCounts", "suffix_counts", "cssr", "CSSRMachine", "chi2_pvalues"]
+__all__ = ["SuffixCounts", "suffix_counts", "cssr", "CSSRMachine", "homogeneity_pvalues"]
 
 _BINCOUNT_LIMIT = 1 << 22  # dense bincount over k**W codes below this, np.unique above
 
@@ -111,10 +112,12 @@ def suffix_counts(X: np.ndarray, k: int, max_history: int, future_length: int) -
                         future_row=row, future_code=fut, future_count=c)
 
 
-def chi2_pvalues(row: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """p-values of Pearson's chi-squared test of homogeneity of ``row`` (k,) against each row
-    of ``others`` (m, k): the 2 x k table of counts, dof = columns seen in either row - 1.
-    A table with one column seen (or an empty row) gives p = 1."""
+def homogeneity_pvalues(row: np.ndarray, others: np.ndarray, test: str = "chi2") -> np.ndarray:
+    """p-values of the test of homogeneity of ``row`` (k,) against each row of ``others``
+    (m, k): the 2 x k table of counts, expected counts ``E = n_row * column total / n``, dof =
+    columns seen in either row - 1. ``test="chi2"``: Pearson's ``sum (O - E)^2 / E``;
+    ``test="g"``: the likelihood ratio ``G = 2 sum O ln(O / E)``; both asymptotically
+    chi-squared. A table with one column seen (or an empty row) gives p = 1."""
     row = np.asarray(row, dtype=float)[None, :]
     others = np.asarray(others, dtype=float)
     n1 = row.sum()
@@ -124,19 +127,28 @@ def chi2_pvalues(row: np.ndarray, others: np.ndarray) -> np.ndarray:
     theta = tot / np.maximum(n1 + n2, 1.0)
     e1, e2 = n1 * theta, n2 * theta
     with np.errstate(divide="ignore", invalid="ignore"):
-        stat = np.where(seen, (row - e1) ** 2 / np.where(seen, e1, 1.0)
-                        + (others - e2) ** 2 / np.where(seen, e2, 1.0), 0.0).sum(axis=1)
+        if test == "g":
+            def g(o: np.ndarray, e: np.ndarray) -> np.ndarray:
+                return np.where(o > 0, o * np.log(np.where(o > 0, o, 1.0) / np.where(seen, e, 1.0)),
+                                0.0)
+
+            stat = 2.0 * np.where(seen, g(row, e1) + g(others, e2), 0.0).sum(axis=1)
+        else:
+            stat = np.where(seen, (row - e1) ** 2 / np.where(seen, e1, 1.0)
+                            + (others - e2) ** 2 / np.where(seen, e2, 1.0), 0.0).sum(axis=1)
     dof = seen.sum(axis=1) - 1
     ok = (dof > 0) & (n1 > 0) & (n2[:, 0] > 0)
-    return np.where(ok, chi2.sf(stat, np.maximum(dof, 1)), 1.0)
+    return np.where(ok, chdtrc(np.maximum(dof, 1), stat), 1.0)  # chi-squared survival function
 
 
-def _sufficiency(sc: SuffixCounts, alpha: float) -> tuple[list[np.ndarray], np.ndarray]:
+def _sufficiency(sc: SuffixCounts, alpha: float, test: str) -> tuple[list[np.ndarray], np.ndarray]:
     """S&K's homogenization: a state label for every observed history (see the module notes)."""
     k, L_max = sc.k, sc.max_history
     labels = [np.full(c.size, -1, dtype=np.int64) for c in sc.codes]
     labels[0][:] = 0
-    morphs = [sc.next[0][0].astype(float)]
+    morphs = np.zeros((16, k))  # pooled next-symbol counts per state, grown by doubling
+    morphs[0] = sc.next[0][0]
+    n_states = 1
     for L in range(L_max):
         child_codes = sc.codes[L + 1]
         for i in range(sc.codes[L].size):
@@ -147,21 +159,22 @@ def _sufficiency(sc: SuffixCounts, alpha: float) -> tuple[list[np.ndarray], np.n
                 if j >= child_codes.size or child_codes[j] != code:
                     continue
                 counts = sc.next[L + 1][j]
-                M = np.asarray(morphs)
-                if chi2_pvalues(counts, M[s:s + 1])[0] > alpha:
+                if homogeneity_pvalues(counts, morphs[s:s + 1], test)[0] > alpha:
                     target = s
                 else:
-                    p = chi2_pvalues(counts, M)
+                    p = homogeneity_pvalues(counts, morphs[:n_states], test)
                     p[s] = -1.0
                     best = int(np.argmax(p))
                     if p[best] > alpha:
                         target = best
                     else:
-                        target = len(morphs)
-                        morphs.append(np.zeros(k))
+                        target = n_states
+                        n_states += 1
+                        if n_states > morphs.shape[0]:
+                            morphs = np.concatenate([morphs, np.zeros_like(morphs)])
                 labels[L + 1][j] = target
-                morphs[target] = morphs[target] + counts
-    return labels, np.asarray(morphs)
+                morphs[target] += counts
+    return labels, morphs[:n_states]
 
 
 def _pooled_futures(sc: SuffixCounts, rows: np.ndarray) -> np.ndarray:
@@ -170,7 +183,8 @@ def _pooled_futures(sc: SuffixCounts, rows: np.ndarray) -> np.ndarray:
                        minlength=sc.k ** sc.future_length)
 
 
-def _determinize(sc: SuffixCounts, labels: np.ndarray, alpha: float) -> tuple[np.ndarray, int]:
+def _determinize(sc: SuffixCounts, labels: np.ndarray, alpha: float,
+                 test: str) -> tuple[np.ndarray, int]:
     """Split states of the longest histories until their transitions are deterministic, up to
     histories whose futures do not differ significantly (see the module notes). Returns the
     labels and the number of splits."""
@@ -205,7 +219,7 @@ def _determinize(sc: SuffixCounts, labels: np.ndarray, alpha: float) -> tuple[np
                     if g == major:
                         continue
                     group = ok[inv.ravel() == g]
-                    if chi2_pvalues(_pooled_futures(sc, group), ref[None, :])[0] <= alpha:
+                    if homogeneity_pvalues(_pooled_futures(sc, group), ref[None, :], test)[0] <= alpha:
                         lab[group] = int(lab.max()) + 1
                         split_any = True
                         splits += 1
@@ -239,7 +253,8 @@ def _word(code: int, length: int, k: int, names: tuple[str, ...]) -> str:
 
 
 def cssr(
-    sc: SuffixCounts, *, alpha: float, symbols: tuple[str, ...], name: str = "inferred",
+    sc: SuffixCounts, *, alpha: float, symbols: tuple[str, ...], test: str = "chi2",
+    name: str = "inferred",
     params: dict[str, object] | None = None, n_examples: int = 3,
 ) -> CSSRMachine:
     """Run sufficiency, recursion and transient removal on counted histories.
@@ -249,8 +264,8 @@ def cssr(
     depends only on the counts.
     """
     k, L = sc.k, sc.max_history
-    labels, morphs = _sufficiency(sc, alpha)
-    lab, n_splits = _determinize(sc, labels[L], alpha)
+    labels, morphs = _sufficiency(sc, alpha, test)
+    lab, n_splits = _determinize(sc, labels[L], alpha, test)
     codes, cnt = sc.codes[L], sc.next[L].astype(float)
     n = int(lab.max()) + 1
     morph = np.zeros((n, k))
@@ -269,8 +284,8 @@ def cssr(
                      "dropped (no successor history observed)")
         morph = np.where(lost, 0.0, morph)
     T = np.zeros((k, n, n))
-    i, b = np.nonzero(succ >= 0)
-    T[b, i, succ[i, b]] = morph[i, b]
+    src, sym = np.nonzero(succ >= 0)
+    T[sym, src, succ[src, sym]] = morph[src, sym]
     keep_rows = T.sum(axis=(0, 2)) > 0
     # The closed classes of the state graph; transient states go.
     from occamlab.processes._minimize import closed_components

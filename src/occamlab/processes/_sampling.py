@@ -217,7 +217,8 @@ def save_samples(samples: Samples, path: str | os.PathLike[str]) -> SampleFile:
         raise ConfigError(f"samples are written to a .npz file, got {str(path)!r}")
     buf = io.BytesIO()
     seed = -1 if samples.seed is None else samples.seed
-    np.savez_compressed(buf, **samples.arrays(), seed=np.array(seed))
+    arrays: dict[str, Any] = {**samples.arrays(), "seed": np.array(seed)}
+    np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
     batch, length = samples.symbols.shape
     return SampleFile(path=str(path), n_sequences=int(batch), length=int(length),
