@@ -44,6 +44,11 @@ def load_symbols(path: str | os.PathLike[str]) -> tuple[np.ndarray, tuple[str, .
         raise DataError(f"samples file {str(p)!r} does not exist")
     if p.stat().st_size == 0:
         raise DataError(f"samples file {str(p)!r} is empty")
+    with p.open("rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith(b"\x93NUMPY" if suffix == ".npy" else b"PK"):
+        raise DataError(f"cannot read {str(p)!r}: not a {suffix} file (numpy.save / "
+                        "numpy.savez writes one)")
     try:
         loaded: Any = np.load(p, allow_pickle=False)
     except ValueError as exc:
