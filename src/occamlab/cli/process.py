@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--tol", type=float, default=1e-9, help="belief-merging tolerance")
     sp.add_argument("--max-states", type=int, default=200_000, help="mixed-state cap")
     sp.add_argument("--max-depth", type=int, default=None, help="mixed-state depth cap")
+    sp.add_argument("--precision", type=float, default=1e-6, metavar="P",
+                    help="without --max-depth, deepen the mixed-state search until bounds that "
+                    "cannot be exact are this narrow (bits; default 1e-6)")
     sp.add_argument("--block-entropies", type=int, default=None, metavar="L",
                     help="also print H(L) and E(L) = H(L) - L h_mu for L = 0..L")
     add_json_option(sp)
@@ -126,7 +129,8 @@ def _info(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze
 
     info = analyze(_presentation(args), tol=args.tol, max_states=args.max_states,
-                   max_depth=args.max_depth, block_length=args.block_entropies)
+                   max_depth=args.max_depth, block_length=args.block_entropies,
+                   precision=args.precision)
     return _finish(info, args)
 
 

@@ -363,8 +363,16 @@ def _truncated(g: MixedStateGraph) -> CausalStateAnalysis:
     ``H_eta = H[X | eta]``: ``h_mu <= h(L) = sum p_{L-1}(eta) H_eta`` (Blackwell) and
     ``h_mu >= sum_{sigma found} p_{L-1}(sigma) H_sigma``, since ``h_mu = sum_sigma pi_sigma
     H_sigma`` over all causal states and ``p_l(sigma) <= pi_sigma``. ``E >= E(L) = H(L) - L h(L)``
-    (``h(l) >= h(L) >= h_mu``); ``E <= H(L) - L h_lo + H[R_L | X_{0:L}]`` with ``R`` the states of
-    the presentation (``H[X_{L:M} | R_L] <= (M - L) h_mu``), and ``E <= H[pi_R]``.
+    (``h(l) >= h(L) >= h_mu``), and
+
+        E <= H(L) - L h_lo + sum_{eta not found} p_L(eta) H[eta]        (and E <= H[pi_R]),
+
+    ``H[eta]`` the entropy of the belief over the presentation's states ``R``. Proof sketch: after
+    a word ``w`` whose mixed state is a causal state ``sigma`` found, the future has the law of
+    ``sigma``; after any other word, ``H[future | w] <= H[eta(w)] + sum_r eta_r(w) H[future | r]``;
+    the unsynchronized mass over ``R`` is ``sum_c u(c) c`` (``u(c) = pi_c - p_L(c)``) and
+    ``H[future | c] >= sum_r c_r H[future | r]`` (concavity), so ``H[X_{L:M} | X_{0:L}] <= (M - L)
+    h_mu + sum_{eta not found} p_L(eta) H[eta]``. The gap is at most ``left_out log2 |R|``.
     """
     h = _h_of_L(g)
     mass = g.depth_distributions(g.max_depth)
@@ -383,7 +391,9 @@ def _truncated(g: MixedStateGraph) -> CausalStateAnalysis:
         h_bounds = (min(h_lo, h_hi) - _ROUND_OFF, h_hi + _ROUND_OFF)
     if h.size:
         h_lo_any = h_bounds[0] if h_bounds else 0.0
-        gap = float(mass @ entropy_bits(g.beliefs, axis=1))
+        unsync = mass.copy()
+        unsync[rec] = 0.0  # words synchronized to a causal state found leave no gap
+        gap = float(unsync @ entropy_bits(g.beliefs, axis=1))
         upper = float(np.sum(h) - h.size * h_lo_any + gap)
         cap = float(entropy_bits(g.beliefs[0]))  # H[pi_R]: E <= I[past; R_0] <= H[R_0]
         E_bounds = ((E_low if E_low is not None else 0.0) - _ROUND_OFF, min(upper, cap) + _ROUND_OFF)
