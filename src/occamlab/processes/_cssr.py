@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import chdtrc
 
+from occamlab.errors import DataError
 from occamlab.processes._presentation import Presentation
 
 __all__ = ["SuffixCounts", "suffix_counts", "cssr", "CSSRMachine", "homogeneity_pvalues"]
@@ -292,8 +293,10 @@ def cssr(
 
     g_succ = np.where(keep_rows[:, None], succ, -1)
     comps, _ = closed_components(g_succ)
-    if not comps:  # pragma: no cover - every finite graph with edges has a closed class
-        comps = [np.flatnonzero(keep_rows)]
+    if not comps:
+        raise DataError(f"too few symbols: the {codes.size} histories of length {L} observed "
+                        "never return to a state (no recurrent state); give more data or a "
+                        "shorter max_history")
     weight = [morph[c].sum() for c in comps]
     order_c = int(np.argmax(weight))
     if len(comps) > 1:

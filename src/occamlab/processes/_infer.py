@@ -20,6 +20,7 @@ import numpy as np
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, DataError, check_seed
 from occamlab.processes._cssr import cssr, suffix_counts
+from occamlab.processes._epsilon import DEFAULT_PRECISION
 from occamlab.processes._info import ProcessInfo, analyze
 from occamlab.processes._presentation import Presentation
 from occamlab.processes._symbols import check_symbols, load_symbols
@@ -179,6 +180,7 @@ def infer(
     level: float = 0.95,
     symbols: Sequence[str] | None = None,
     name: str = "inferred",
+    precision: float = DEFAULT_PRECISION,
     seed: int = 0,
 ) -> InferenceResult:
     """Infer the epsilon-machine of a process from samples by CSSR; exact measures of the result.
@@ -223,6 +225,10 @@ def infer(
         Alphabet names (default: those of a ``.npz`` file, else ``"0" .. max``).
     name : str
         Name of the inferred machine.
+    precision : float
+        Precision (bits) of ``E`` when the inferred machine's mixed states do not close (it
+        synchronizes only asymptotically, as estimated probabilities make RRXOR's): see
+        :func:`analyze`. Bootstrap resamples use ``max(precision, 1e-4)``, far below their spread.
     seed : int
         Seed of the bootstrap (keyword only; the inference itself is deterministic).
 
@@ -267,7 +273,7 @@ def infer(
                           f"long for {k} symbols (histories are coded in 64-bit integers)")
     params: dict[str, object] = {"max_history": int(max_history), "alpha": float(alpha)}
     fit = _fit(X, k, alphabet, max_history, alpha, future_length, test, name, params)
-    info = analyze(fit.presentation)
+    info = analyze(fit.presentation, precision=precision)
     B, T = X.shape
     ci: list[tuple[float, float] | None] = [None, None, None]
     counts: tuple[int, ...] = ()
@@ -281,7 +287,7 @@ def infer(
             raise ConfigError(f"block_length must be at least max_history + future_length + 1 = "
                               f"{min_len}, got {block_length!r}")
         vals, counts, failed = _bootstrap(X, k, alphabet, max_history, alpha, future_length,
-                                          test, bootstrap, ell, seed)
+                                          test, bootstrap, ell, seed, max(precision, 1e-4))
         lo, hi = 50 * (1 - level), 50 * (1 + level)
         for j in range(3):
             col = vals[:, j][np.isfinite(vals[:, j])]
@@ -307,7 +313,8 @@ def _fit(X: np.ndarray, k: int, alphabet: tuple[str, ...], L: int, alpha: float,
 
 
 def _bootstrap(X: np.ndarray, k: int, alphabet: tuple[str, ...], L: int, alpha: float, m: int,
-               test: str, K: int, ell: int, seed: int) -> tuple[np.ndarray, tuple[int, ...], int]:
+               test: str, K: int, ell: int, seed: int,
+               precision: float) -> tuple[np.ndarray, tuple[int, ...], int]:
     """(K, 3) array of (C_mu, h_mu, E) over moving-block resamples, state counts, failures."""
     rng = np.random.default_rng(seed)
     B, T = X.shape
@@ -322,7 +329,7 @@ def _bootstrap(X: np.ndarray, k: int, alphabet: tuple[str, ...], L: int, alpha: 
         Xb = X[rows[:, None], starts[:, None] + offsets[None, :]]  # (n_blocks, ell)
         try:
             fit = _fit(Xb, k, alphabet, L, alpha, m, test, "resample", {})
-            a = analyze(fit.presentation)
+            a = analyze(fit.presentation, precision=precision)
         except DataError:
             failed += 1
             continue
