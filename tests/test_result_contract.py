@@ -227,6 +227,9 @@ def _processes(kind: str) -> Callable[..., Any]:
             return P.compare("binary-markov", "p", [0.4], params={"q": "p"}, n_starts=0)
         if kind == "map":
             return P.generator_map("binary-markov", "p", [0.3], "q", [0.4], n_starts=0)
+        if kind == "infer":
+            s = P.sample(P.build_process("golden-mean"), 5000, seed=1)
+            return P.infer(s, max_history=3, bootstrap=3)
         return P.estimate_entropy_rate(P.build_process("sns"), n_steps=300, length=4)
 
     return make
@@ -262,6 +265,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.processes._entropy_rate.EntropyRateEstimate": _processes("entropy"),
     "occamlab.processes._library.ProcessList": _processes("list"),
     "occamlab.processes._sampling.SampleFile": _processes("file"),
+    "occamlab.processes._infer.InferenceResult": _processes("infer"),
 }
 
 TYPES = _result_types()

@@ -1,4 +1,4 @@
-"""``occam process``: list, info, generator, compare, sample (stochastic processes)."""
+"""``occam process``: list, info, generator, compare, sample, infer (stochastic processes)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("process", help="stochastic processes: info, minimal generators, "
-                              "compare, sample")
+                              "compare, sample, infer")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def common(sp: argparse.ArgumentParser, *, name_required: bool = True) -> None:
@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--tol", type=float, default=1e-9, help="belief-merging tolerance")
     sp.add_argument("--max-states", type=int, default=200_000, help="mixed-state cap")
     sp.add_argument("--max-depth", type=int, default=None, help="mixed-state depth cap")
+    sp.add_argument("--precision", type=float, default=1e-6, metavar="P",
+                    help="without --max-depth, deepen the mixed-state search until bounds that "
+                    "cannot be exact are this narrow (bits; default 1e-6)")
     sp.add_argument("--block-entropies", type=int, default=None, metavar="L",
                     help="also print H(L) and E(L) = H(L) - L h_mu for L = 0..L")
     add_json_option(sp)
@@ -71,6 +74,28 @@ def register(subparsers: Any) -> None:
     add_json_option(sp)
     sp.set_defaults(func=_sample)
 
+    sp = sub.add_parser("infer", help="infer the epsilon-machine of samples (CSSR), with "
+                        "C_mu, h_mu, E and bootstrap intervals")
+    sp.add_argument("samples", metavar="SAMPLES.npz|.npy",
+                    help="symbols: .npz from `occam process sample` or an integer .npy array")
+    sp.add_argument("--max-history", type=int, default=6, metavar="L",
+                    help="longest history L_max (default 6)")
+    sp.add_argument("--alpha", type=float, default=0.001, metavar="A",
+                    help="significance level of the tests (default 0.001)")
+    sp.add_argument("--future-length", type=int, default=3, metavar="M",
+                    help="future symbols compared before a recursion split (default 3)")
+    sp.add_argument("--test", choices=["chi2", "g"], default="chi2",
+                    help="homogeneity test: Pearson chi-squared (default) or G")
+    sp.add_argument("--bootstrap", type=int, default=0, metavar="K",
+                    help="moving-block bootstrap resamples for intervals (default 0: none)")
+    sp.add_argument("--block-length", type=int, default=None, metavar="N",
+                    help="bootstrap block length (default max(n^(1/3), 4 (L + M)))")
+    sp.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    sp.add_argument("--machine", default=None, metavar="OUT.json",
+                    help="write the inferred machine as a process file (`info --file` reads it)")
+    add_json_option(sp)
+    sp.set_defaults(func=_infer)
+
 
 def _presentation(args: argparse.Namespace) -> Any:
     from occamlab.processes import build_process, load_presentation
@@ -104,7 +129,8 @@ def _info(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze
 
     info = analyze(_presentation(args), tol=args.tol, max_states=args.max_states,
-                   max_depth=args.max_depth, block_length=args.block_entropies)
+                   max_depth=args.max_depth, block_length=args.block_entropies,
+                   precision=args.precision)
     return _finish(info, args)
 
 
@@ -176,3 +202,16 @@ def _sample(args: argparse.Namespace) -> int:
     s = sample(_presentation(args), args.length, batch=args.batch, seed=args.seed,
                beliefs=args.beliefs)
     return _finish(save_samples(s, args.out), args)
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from occamlab.processes import infer
+
+    if args.machine is not None and not str(args.machine).lower().endswith(".json"):
+        raise ConfigError(f"--machine must name a .json file, got {args.machine!r}")
+    res = infer(args.samples, max_history=args.max_history, alpha=args.alpha,
+                future_length=args.future_length, test=args.test, bootstrap=args.bootstrap,
+                block_length=args.block_length, seed=args.seed)
+    if args.machine is not None:
+        res.save_machine(args.machine)
+    return _finish(res, args)

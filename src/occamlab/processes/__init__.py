@@ -19,6 +19,7 @@ from occamlab.processes._epsilon import (
 )
 from occamlab.processes._generator_map import GeneratorMap, generator_map
 from occamlab.processes._generators import GeneratorResult, minimal_generator
+from occamlab.processes._infer import InferenceResult, infer
 from occamlab.processes._info import ProcessInfo, analyze, block_entropies
 from occamlab.processes._library import (
     PROCESSES,
@@ -26,11 +27,13 @@ from occamlab.processes._library import (
     build_process,
     list_processes,
     load_presentation,
+    save_presentation,
 )
 from occamlab.processes._minimize import refine_partition
 from occamlab.processes._mixed_state import MixedStateGraph, mixed_state_graph
 from occamlab.processes._presentation import Presentation, entropy_bits
 from occamlab.processes._sampling import SampleFile, Samples, sample, save_samples
+from occamlab.processes._symbols import load_symbols
 
 __all__ = [
     "Presentation", "entropy_bits", "PROCESSES", "build_process", "load_presentation",
@@ -38,5 +41,6 @@ __all__ = [
     "spectral_excess_entropy", "ProcessInfo", "analyze", "block_entropies",
     "cryptic_order", "GeneratorResult", "minimal_generator", "GeneratorMap", "generator_map", "CompareResult", "compare", "lohr_entropy",
     "lohr_crossover", "EntropyRateEstimate", "estimate_entropy_rate", "entropy_rate_bounds", "Samples", "sample",
-    "SampleFile", "save_samples", "ProcessList", "list_processes",
+    "SampleFile", "save_samples", "ProcessList", "list_processes", "InferenceResult", "infer",
+    "load_symbols", "save_presentation",
 ]

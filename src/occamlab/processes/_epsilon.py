@@ -12,10 +12,20 @@ entropies ``H`` and stationary projector ``W_1 = 1 pi_W``::
     E = <delta_pi| (I - W + W_1)^-1 - W_1 |H> = sum_{L>=1} (h(L) - h_mu)
 
 with ``h(L) = <delta_pi| W^(L-1) |H>`` the entropy-rate estimate at block length L.
+
+Depth by precision. Without ``max_depth`` the mixed-state search deepens in doublings (64, 128,
+... layers, each search from scratch, so at most twice the cost of the last) and stops as soon as
+the graph closes (exact results, as before), the causal states found leave out less probability
+than ``precision`` (infinitely many causal states with a recurrent chain, e.g. SNS: the "renewal"
+route, exact probabilities of the states found), the rigorous bounds on ``E`` are narrower than
+``precision`` (machines that synchronize only asymptotically, e.g. machines inferred from data),
+or ``max_states`` is reached (Mess3, whose beliefs never recur). Time and memory therefore grow with
+the precision asked for, not with a fixed cap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +50,15 @@ from occamlab.processes._presentation import Presentation, entropy_bits, station
 
 __all__ = [
     "CausalStateAnalysis", "causal_state_analysis", "spectral_excess_entropy", "epsilon_machine",
+    "DEFAULT_PRECISION",
 ]
 
 _DENSE_LIMIT = 3000  # above this many states, stationary laws and solves go sparse
 _MACHINE_LIMIT = 5000  # build a dense Presentation of the epsilon-machine only below this
+_FIRST_DEPTH = 64  # first depth of the deepening mixed-state search
+_ROUND_OFF = 1e-12  # rigorous bounds are widened by this for floating-point round-off
+#: Default target precision (bits, or probability left out) of results that are not exact.
+DEFAULT_PRECISION = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +85,10 @@ class CausalStateAnalysis:
     method: str
     approximate: bool = False
     excess_entropy_bounds: tuple[float, float] | None = None
+    entropy_rate_bounds: tuple[float, float] | None = None
+    #: ``(H(L), L, H[R_L | X_{0:L}])`` of a truncated search, to tighten ``E``'s upper bound
+    #: with a better lower bound on ``h_mu``.
+    excess_entropy_parts: tuple[float, int, float] | None = None
 
     @property
     def n_causal_states(self) -> int | None:
@@ -177,6 +196,7 @@ def causal_state_analysis(
     max_states: int = DEFAULT_MAX_STATES,
     max_depth: int | None = None,
     method: str = "auto",
+    precision: float = DEFAULT_PRECISION,
 ) -> CausalStateAnalysis:
     """Causal states, exact ``E`` and Markov order of the process a presentation generates.
 
@@ -191,9 +211,15 @@ def causal_state_analysis(
     method : {"auto", "mixed-states"}
         ``"auto"`` minimizes a unifilar presentation directly; ``"mixed-states"`` always goes
         through the mixed-state presentation (an independent second algorithm).
+    precision : float
+        Without ``max_depth``: deepen the mixed-state search until the probability of causal
+        states not found, or the width of the bounds on ``E``, is below this (bits; default
+        1e-6); see the module notes.
     """
     if method not in ("auto", "mixed-states"):
         raise ConfigError(f"method must be 'auto' or 'mixed-states', got {method!r}")
+    if not (0 < precision < 1):
+        raise ConfigError(f"precision must be in (0, 1), got {precision}")
     presentation = presentation.recurrent_part()  # validates ergodicity, drops transients
     pi = presentation.stationary_distribution()
     syms = presentation.symbols
@@ -208,7 +234,8 @@ def causal_state_analysis(
         how = "minimized presentation"
     else:
         how = "mixed states"
-        g0 = mixed_state_graph(presentation, tol=tol, max_states=max_states, max_depth=max_depth)
+        g0 = _deepen(presentation, tol, max_states, max_depth,
+                     lambda g: _found_enough(g, tol, precision))
         found = _recurrent_from_graph(g0, tol)
         if found is None:
             return _truncated(g0)
@@ -218,7 +245,9 @@ def causal_state_analysis(
     E, E_exact, order, depth = E0, E0 is not None, None, 0 if g0 is None else g0.max_depth
     E_bounds: tuple[float, float] | None = None
     if machine is not None:
-        g = mixed_state_graph(machine, tol=tol, max_states=max_states, max_depth=max_depth)
+        h_mu_r = float(r_pi @ entropy_bits(r_prob, axis=1))
+        g = _deepen(machine, tol, max_states, max_depth,
+                    lambda g: _bounds_width(g, h_mu_r) <= precision)
         depth = g.max_depth
         g0 = g0 if g0 is not None else g
         if g.complete:
@@ -231,10 +260,8 @@ def causal_state_analysis(
         elif E is None:
             # E(L) = H(L) - L h_mu <= E <= E(L) + H[S_L | X_{0:L}]: the lower bound because
             # h(l) >= h_mu, the upper because chi = H[S_0 | future] >= H[S_0 | X_{0:L}, S_L].
-            h_mu = float(r_pi @ entropy_bits(r_prob, axis=1))
-            E = float(np.sum(_h_of_L(g) - h_mu))
-            gap = float(g.depth_distributions(g.max_depth) @ entropy_bits(g.beliefs, axis=1))
-            E_bounds = (E, E + gap)
+            E_bounds = _e_bounds(g, h_mu_r)
+            E = E_bounds[0]
     return CausalStateAnalysis(
         successor=r_succ, probability=r_prob, stationary=r_pi, machine=machine,
         truncated=approximate, left_out=0.0, graph=g0, depth=depth, excess_entropy=E,
@@ -244,6 +271,47 @@ def causal_state_analysis(
     )
 
 
+def _deepen(presentation: Presentation, tol: float, max_states: int, max_depth: int | None,
+            enough: Callable[[MixedStateGraph], bool]) -> MixedStateGraph:
+    """The mixed-state graph at ``max_depth``, or deepened by doublings until it closes, hits
+    ``max_states`` or ``enough(graph)`` holds (see the module notes)."""
+    if max_depth is not None:
+        return mixed_state_graph(presentation, tol=tol, max_states=max_states, max_depth=max_depth)
+    depth = _FIRST_DEPTH
+    while True:
+        g = mixed_state_graph(presentation, tol=tol, max_states=max_states, max_depth=depth)
+        if g.complete or g.max_depth < depth or enough(g):
+            return g
+        depth *= 2
+
+
+def _e_bounds(g: MixedStateGraph, h_mu: float) -> tuple[float, float]:
+    """``E(L) = H(L) - L h_mu <= E <= E(L) + H[S_L | X_{0:L}]`` at the explored depth L: the lower
+    bound because ``h(l) >= h_mu``, the upper because ``chi = H[S_0 | future] >= H[S_0 | X_{0:L},
+    S_L]`` (``S``: the states of the unifilar machine whose mixed states ``g`` holds)."""
+    E = float(np.sum(_h_of_L(g) - h_mu))
+    gap = float(g.depth_distributions(g.max_depth) @ entropy_bits(g.beliefs, axis=1))
+    return E, E + gap
+
+
+def _bounds_width(g: MixedStateGraph, h_mu: float) -> float:
+    lo, hi = _e_bounds(g, h_mu)
+    return hi - lo
+
+
+def _found_enough(g: MixedStateGraph, tol: float, precision: float) -> bool:
+    """Stop deepening a non-unifilar search: a closed finite recurrent part was found (its
+    epsilon-machine gives exact measures), or the recurrent states found leave out less than
+    ``precision`` of the probability."""
+    comps, closed = closed_components(g.successor, ~g.expanded)
+    if not comps:
+        return False
+    if all(closed):
+        return True
+    mass = g.depth_distributions(g.max_depth)
+    return bool(1.0 - mass[np.concatenate(comps)].sum() <= precision)
+
+
 def _h_of_L(g: MixedStateGraph) -> np.ndarray:
     """``h(l) = <delta_pi| W^(l-1) |H>`` for l = 1 .. max_depth (on expanded states)."""
     H = g.next_symbol_entropy()
@@ -251,7 +319,7 @@ def _h_of_L(g: MixedStateGraph) -> np.ndarray:
     mass[0] = 1.0
     out = []
     for _ in range(g.max_depth):
-        out.append(float(mass @ H))
+        out.append(float((mass * H).sum()))  # not BLAS: a threaded ddot per layer is slow
         mass = g.push(mass)
     return np.asarray(out)
 
@@ -288,21 +356,54 @@ def _restrict(succ: np.ndarray, prob: np.ndarray, keep: np.ndarray) -> tuple[np.
 
 
 def _truncated(g: MixedStateGraph) -> CausalStateAnalysis:
-    """Infinitely many causal states: report the recurrent ones found and what is left out."""
+    """Infinitely many causal states: report the recurrent ones found, what they leave out, and
+    rigorous bounds on ``h_mu`` and ``E``.
+
+    At explored depth L with ``p_l`` the distribution over mixed states after l symbols and
+    ``H_eta = H[X | eta]``: ``h_mu <= h(L) = sum p_{L-1}(eta) H_eta`` (Blackwell) and
+    ``h_mu >= sum_{sigma found} p_{L-1}(sigma) H_sigma``, since ``h_mu = sum_sigma pi_sigma
+    H_sigma`` over all causal states and ``p_l(sigma) <= pi_sigma``. ``E >= E(L) = H(L) - L h(L)``
+    (``h(l) >= h(L) >= h_mu``), and
+
+        E <= H(L) - L h_lo + sum_{eta not found} p_L(eta) H[eta]        (and E <= H[pi_R]),
+
+    ``H[eta]`` the entropy of the belief over the presentation's states ``R``. Proof sketch: after
+    a word ``w`` whose mixed state is a causal state ``sigma`` found, the future has the law of
+    ``sigma``; after any other word, ``H[future | w] <= H[eta(w)] + sum_r eta_r(w) H[future | r]``;
+    the unsynchronized mass over ``R`` is ``sum_c u(c) c`` (``u(c) = pi_c - p_L(c)``) and
+    ``H[future | c] >= sum_r c_r H[future | r]`` (concavity), so ``H[X_{L:M} | X_{0:L}] <= (M - L)
+    h_mu + sum_{eta not found} p_L(eta) H[eta]``. The gap is at most ``left_out log2 |R|``.
+    """
     h = _h_of_L(g)
     mass = g.depth_distributions(g.max_depth)
     comps, _ = closed_components(g.successor, ~g.expanded)
     rec = np.concatenate(comps) if comps else np.arange(0, dtype=np.int64)
     rec = rec[mass[rec] > 0]
     r_succ, r_prob = _restrict(g.successor, g.probability, rec)
-    p_rec = mass[rec]  # exact stationary probabilities of these causal states
-    # Lower bound on E: h(l) >= h(L) >= h_mu, so sum_l (h(l) - h(L)) <= sum_l (h(l) - h_mu).
+    p_rec = mass[rec]  # exact stationary probabilities when synchronization is exact (renewal)
     E_low = float(np.sum(h - h[-1])) if h.size else None
+    h_bounds = E_bounds = None
+    parts = None
+    if h.size and rec.size:
+        before = g.depth_distributions(g.max_depth - 1)
+        h_lo = float(before[rec] @ entropy_bits(g.probability[rec], axis=1))
+        h_hi = float(h[-1])
+        h_bounds = (min(h_lo, h_hi) - _ROUND_OFF, h_hi + _ROUND_OFF)
+    if h.size:
+        h_lo_any = h_bounds[0] if h_bounds else 0.0
+        unsync = mass.copy()
+        unsync[rec] = 0.0  # words synchronized to a causal state found leave no gap
+        gap = float(unsync @ entropy_bits(g.beliefs, axis=1))
+        upper = float(np.sum(h) - h.size * h_lo_any + gap)
+        cap = float(entropy_bits(g.beliefs[0]))  # H[pi_R]: E <= I[past; R_0] <= H[R_0]
+        E_bounds = ((E_low if E_low is not None else 0.0) - _ROUND_OFF, min(upper, cap) + _ROUND_OFF)
+        parts = (float(np.sum(h)), int(h.size), gap)
     return CausalStateAnalysis(
         successor=r_succ, probability=r_prob, stationary=p_rec, machine=None,
         truncated=True, left_out=float(max(0.0, 1.0 - p_rec.sum())), graph=g, depth=g.max_depth,
         excess_entropy=E_low, excess_entropy_exact=False, markov_order=None,
-        method="mixed states (truncated)",
+        method="mixed states (truncated)", excess_entropy_bounds=E_bounds,
+        entropy_rate_bounds=h_bounds, excess_entropy_parts=parts,
     )
 
 

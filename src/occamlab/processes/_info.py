@@ -28,7 +28,7 @@ from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
 from occamlab.processes._cryptic import cryptic_order
 from occamlab.processes._entropy_rate import estimate_entropy_rate
-from occamlab.processes._epsilon import causal_state_analysis
+from occamlab.processes._epsilon import DEFAULT_PRECISION, causal_state_analysis
 from occamlab.processes._mixed_state import DEFAULT_MAX_STATES, DEFAULT_TOL, mixed_state_graph
 from occamlab.processes._presentation import Presentation
 
@@ -70,6 +70,7 @@ class ProcessInfo(Rendered):
     tol: float
     notes: tuple[str, ...] = field(default_factory=tuple)
     block_entropies: tuple[float, ...] = field(default_factory=tuple)
+    precision: float = DEFAULT_PRECISION
 
     def _tables(self) -> list[Table]:
         exact = "exact" if self.excess_entropy_exact else (
@@ -91,7 +92,7 @@ class ProcessInfo(Rendered):
             ["presentation entropy H[pi]", self.generative_complexity, "generative complexity"],
         ]
         notes = [f"method: {self.method}; mixed states explored: {self.n_mixed_states}, "
-                 f"depth {self.depth}; tol {self.tol:g}"]
+                 f"depth {self.depth}; tol {self.tol:g}; precision asked {self.precision:g}"]
         if self.truncated:
             notes.append(
                 f"truncated: causal states not found carry probability {self.left_out:.3g}"
@@ -118,6 +119,7 @@ def analyze(
     method: str = "auto",
     seed: int = 0,
     block_length: int | None = None,
+    precision: float = DEFAULT_PRECISION,
 ) -> ProcessInfo:
     """Compute ``C_mu``, ``h_mu``, ``E``, crypticity and the causal-state count of a process.
 
@@ -129,6 +131,12 @@ def analyze(
         Tolerance for merging beliefs and comparing probabilities (default 1e-9).
     max_states, max_depth : int
         Caps of the mixed-state search (infinite causal-state sets are truncated there).
+    precision : float
+        Without ``max_depth``, the mixed-state search deepens until results that cannot be exact
+        are known to this precision (bits; probability of the causal states not found), or
+        ``max_states`` is reached; time and memory grow with it. Default 1e-6. The result's
+        bounds (``entropy_rate_bounds``, ``excess_entropy_bounds``, ``left_out``) say the
+        precision reached.
     method : {"auto", "mixed-states"}
         See :func:`causal_state_analysis`.
     seed : int, optional
@@ -150,17 +158,26 @@ def analyze(
     blocks = () if block_length is None else tuple(float(v) for v in block_entropies(
         presentation, block_length, tol=tol, max_states=max_states))
     a = causal_state_analysis(presentation, tol=tol, max_states=max_states, max_depth=max_depth,
-                              method=method)
+                              method=method, precision=precision)
     notes: list[str] = []
     bounds = None
-    if a.entropy_rate is not None:
+    E_bounds = a.excess_entropy_bounds
+    if a.entropy_rate is None and a.entropy_rate_bounds is not None:
+        # Causal states found with their probabilities: rigorous bounds, no sampling.
+        bounds, h_exact = a.entropy_rate_bounds, False
+        h_mu = 0.5 * (bounds[0] + bounds[1])
+        notes.append(f"h_mu: midpoint of rigorous bounds from the causal states found at depth "
+                     f"{a.depth} (width {bounds[1] - bounds[0]:.2g})")
+    elif a.entropy_rate is not None:
         h_mu = a.entropy_rate
         h_exact = not a.approximate
         if a.approximate:
             notes.append("infinitely many causal states: beliefs within tol were merged, so "
                          "C_mu and h_mu are limits accurate to about tol")
     else:
-        est = estimate_entropy_rate(presentation, seed=seed)
+        # Bounds at a block length the explored depth affords (time grows with it).
+        est = estimate_entropy_rate(presentation, seed=seed,
+                                    length=max(1, min(12, a.depth - 1)))
         bounds, h_exact = (est.lower, est.upper), False
         if est.upper - est.lower < 2 * est.stderr:
             # The exact bounds are tighter than the sampling error: report their midpoint.
@@ -171,12 +188,18 @@ def analyze(
             h_mu = min(max(est.estimate, est.lower), est.upper)
             notes.append(f"h_mu: Blackwell estimate, stderr {est.stderr:.2g}, clipped to the "
                          f"exact bounds at L={est.length}")
+        if a.excess_entropy_parts is not None and E_bounds is not None:
+            H_L, L, gap = a.excess_entropy_parts
+            E_bounds = (E_bounds[0], min(E_bounds[1], H_L - L * est.lower + gap))
     C = a.statistical_complexity
     E = a.excess_entropy
     chi = None if (a.truncated or C is None or E is None or not a.excess_entropy_exact) \
         else C - E
     if a.truncated and C is None:
         notes.append("no recurrent causal state found: C_mu is infinite (beliefs never recur)")
+    if E_bounds is not None and not a.excess_entropy_exact:
+        notes.append(f"E: rigorous bounds [{E_bounds[0]:.6g}, {E_bounds[1]:.6g}] at depth "
+                     f"{a.depth} (width {E_bounds[1] - E_bounds[0]:.2g})")
     g = a.graph
     k_order = None
     if not a.truncated and a.stationary.size <= _CRYPTIC_LIMIT:
@@ -189,9 +212,9 @@ def analyze(
         generative_complexity=presentation.state_entropy(), markov_order=a.markov_order,
         cryptic_order=k_order,
         excess_entropy_exact=a.excess_entropy_exact, entropy_rate_exact=h_exact,
-        entropy_rate_bounds=bounds, excess_entropy_bounds=a.excess_entropy_bounds, depth=a.depth,
+        entropy_rate_bounds=bounds, excess_entropy_bounds=E_bounds, depth=a.depth,
         n_mixed_states=0 if g is None else g.n_states, method=a.method, tol=tol,
-        notes=tuple(notes), block_entropies=blocks,
+        notes=tuple(notes), block_entropies=blocks, precision=float(precision),
     )
 
 

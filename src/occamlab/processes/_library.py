@@ -22,7 +22,7 @@ from occamlab.processes._presentation import Presentation
 
 __all__ = [
     "ProcessSpec", "Param", "PROCESSES", "build_process", "load_presentation", "edges_to_matrices",
-    "ProcessList", "list_processes",
+    "ProcessList", "list_processes", "save_presentation",
 ]
 
 
@@ -297,6 +297,24 @@ def load_presentation(path: str | Path) -> Presentation:
         if isinstance(exc, DataError):
             raise DataError(f"{str(path)!r}: {exc}") from None
         raise DataError(f"malformed process file {str(path)!r}: {exc}") from None
+
+
+def save_presentation(presentation: Presentation, path: str | Path) -> str:
+    """Write ``presentation`` as a JSON process file (``name``, ``symbols``, ``states``,
+    ``matrices``, ``params``) atomically; :func:`load_presentation` and
+    ``occam process info --file`` read it back. Returns the path.
+
+    Raises
+    ------
+    ConfigError
+        A path that does not end in ``.json``.
+    """
+    from occamlab._io import atomic_write_json
+
+    if not str(path).lower().endswith(".json"):
+        raise ConfigError(f"a process is saved to a .json file, got {str(path)!r}")
+    atomic_write_json(path, presentation.to_dict())
+    return str(path)
 
 
 @dataclass(frozen=True)
