@@ -17,6 +17,7 @@ import json
 import pkgutil
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,39 @@ def _store(tmp_path: Any) -> Any:
     return RunStore(tmp_path / "store")
 
 
+def _checkpoint(request: Any) -> Path:
+    """A tiny trained checkpoint, made once per session."""
+    from occamlab.train import ModelConfig, TrainConfig, train
+
+    root = request.getfixturevalue("tmp_path_factory").getbasetemp() / "contract-ckpt"
+    if not (root / "best" / "model.safetensors").exists():
+        cfg = TrainConfig(model=ModelConfig(vocab_size=256, context=16, d_model=8, n_layer=1,
+                                            n_head=1),
+                          steps=20, batch_size=8, eval_every=10, eval_tokens=256, warmup_steps=2,
+                          threads=1)
+        train(cfg, out=root)
+    return root
+
+
+def _llc_report(request: Any) -> Any:
+    from occamlab.experiments.llc import Config, estimate
+
+    return estimate(Config.from_dict({
+        "checkpoint": str(_checkpoint(request)), "data": "shakespeare", "max_tokens": 1024,
+        "sgld": {"n_chains": 2, "n_draws": 10, "n_burnin": 5, "step_size": 1e-4}}))
+
+
+def _compression_report(request: Any) -> Any:
+    from occamlab.experiments.compress import Config, measure
+
+    return measure(Config(checkpoint=str(_checkpoint(request)), data="shakespeare",
+                          max_tokens=1024, epsilon=0.05))
+
+
+def _demo_result(request: Any) -> Any:
+    return request.getfixturevalue("tiny_demo")[1]
+
+
 def _processes(kind: str) -> Callable[..., Any]:
     def make(tmp_path: Any) -> Any:
         from occamlab import processes as P
@@ -255,6 +289,9 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.train._result.TrainResult": _train,
     "occamlab.train._corpora.CorpusList": lambda: __import__("occamlab.train").train.list_corpora(),
     "occamlab.experiments._sweep.SweepResult": _sweep,
+    "occamlab.experiments._suite.DemoResult": _demo_result,
+    "occamlab.experiments.llc.LLCReport": _llc_report,
+    "occamlab.experiments.compress.CompressionReport": _compression_report,
     "occamlab.store._records.RunRecord": lambda tmp_path: _store(tmp_path).record(
         _store(tmp_path).ids()[0]),
     "occamlab.store._records.RunList": lambda tmp_path: _store(tmp_path).run_list(),
@@ -279,12 +316,12 @@ def test_every_result_type_has_an_example() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_result_contract(name: str, tmp_path: Any, result_contract: Any) -> None:
+def test_result_contract(name: str, tmp_path: Any, result_contract: Any, request: Any) -> None:
     make = EXAMPLES[name]
+    given = {"tmp_path": tmp_path, "request": request}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        takes_path = "tmp_path" in inspect.signature(make).parameters
-        obj = make(tmp_path) if takes_path else make()
+        obj = make(**{k: given[k] for k in inspect.signature(make).parameters})
     assert type(obj) is TYPES[name]
     result_contract(obj)
     # the JSON keys are the dataclass fields: the schema does not change with the values
