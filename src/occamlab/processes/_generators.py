@@ -186,7 +186,8 @@ def minimal_generator(
         for cand in found:
             if best is None or cand[0] < best[0]:
                 best = cand
-    common = {"process": presentation.name, "params": dict(presentation.params), "states": k,
+    common: dict[str, Any] = {"process": presentation.name, "params": dict(presentation.params),
+              "states": k,
               "statistical_complexity": float(statistical_complexity),
               "excess_entropy": excess_entropy, "word_length": L, "word_tol": word_tol,
               "n_starts": len(starts), "seed": seed}

@@ -280,19 +280,9 @@ def infer(
     ell: int | None = None
     notes = list(fit.notes)
     if bootstrap:
-        ell = block_length if block_length is not None else max(
-            math.ceil(T ** (1 / 3)), 4 * (max_history + future_length))
-        ell = min(int(ell), T)
-        if isinstance(ell, bool) or ell < min_len:
-            raise ConfigError(f"block_length must be at least max_history + future_length + 1 = "
-                              f"{min_len}, got {block_length!r}")
-        vals, counts, failed = _bootstrap(X, k, alphabet, max_history, alpha, future_length,
-                                          test, bootstrap, ell, seed, max(precision, 1e-4))
-        lo, hi = 50 * (1 - level), 50 * (1 + level)
-        for j in range(3):
-            col = vals[:, j][np.isfinite(vals[:, j])]
-            if col.size:
-                ci[j] = (float(np.percentile(col, lo)), float(np.percentile(col, hi)))
+        ell = _block_length(block_length, T, max_history, future_length)
+        ci, counts, failed = _intervals(X, k, alphabet, (max_history, alpha, future_length, test),
+                                        bootstrap, ell, level, seed, max(precision, 1e-4))
         if failed:
             notes.append(f"{failed} bootstrap resample(s) gave no machine and were left out")
     return InferenceResult(
@@ -304,6 +294,35 @@ def infer(
         statistical_complexity_ci=ci[0], entropy_rate_ci=ci[1], excess_entropy_ci=ci[2],
         bootstrap_state_counts=counts, notes=tuple(notes),
     )
+
+
+def _block_length(block_length: int | None, T: int, max_history: int, future_length: int) -> int:
+    """The bootstrap block: ``max(ceil(T^(1/3)), 4 (L + m))`` unless given, at most ``T``."""
+    min_len = max_history + future_length + 1
+    ell = block_length if block_length is not None else max(
+        math.ceil(T ** (1 / 3)), 4 * (max_history + future_length))
+    ell = min(int(ell), T)
+    if isinstance(ell, bool) or ell < min_len:
+        raise ConfigError(f"block_length must be at least max_history + future_length + 1 = "
+                          f"{min_len}, got {block_length!r}")
+    return ell
+
+
+def _intervals(X: np.ndarray, k: int, alphabet: tuple[str, ...], settings: tuple[Any, ...],
+               bootstrap: int, ell: int, level: float, seed: int, precision: float
+               ) -> tuple[list[tuple[float, float] | None], tuple[int, ...], int]:
+    """Percentile intervals of ``(C_mu, h_mu, E)`` over moving-block bootstrap refits, the state
+    count of each refit, and how many refits gave no machine."""
+    max_history, alpha, future_length, test = settings
+    vals, counts, failed = _bootstrap(X, k, alphabet, max_history, alpha, future_length, test,
+                                      bootstrap, ell, seed, precision)
+    lo, hi = 50 * (1 - level), 50 * (1 + level)
+    ci: list[tuple[float, float] | None] = [None, None, None]
+    for j in range(3):
+        col = vals[:, j][np.isfinite(vals[:, j])]
+        if col.size:
+            ci[j] = (float(np.percentile(col, lo)), float(np.percentile(col, hi)))
+    return ci, counts, failed
 
 
 def _fit(X: np.ndarray, k: int, alphabet: tuple[str, ...], L: int, alpha: float, m: int,
