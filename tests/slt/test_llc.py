@@ -19,7 +19,7 @@ from occamlab.slt import (
     make_linear_regression,
     make_rrr,
 )
-from occamlab.slt._sgld import run_chains
+from occamlab.slt._sgld import ResolvedSGLD, run_chains
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
@@ -60,12 +60,12 @@ def test_zero_noise_zero_localization_is_plain_sgd(linreg) -> None:  # type: ign
         start.weight.copy_(model.layers[0].weight + 0.3)
     eps, nbeta, steps = 1e-3, 200.0, 25
     gen = torch.Generator().manual_seed(7)
-    run = run_chains(
-        start, gaussian_nll, x, y, names=["weight"], nbeta=nbeta, step_size=eps, gamma=0.0,
-        n_chains=1, n_steps=steps, n_burnin=0, batch_size=64, sampler="sgld", rmsprop_alpha=0.99,
+    settings = ResolvedSGLD(
+        params=("weight",), nbeta=nbeta, step_size=eps, gamma=0.0, n_chains=1, n_draws=steps,
+        n_burnin=0, thin=1, batch_size=64, sampler="sgld", rmsprop_alpha=0.99,
         rmsprop_delta=1.0, noise_level=0.0, divergence_threshold=1e30, vectorize=True,
-        generator=gen,
     )
+    run = run_chains(start, gaussian_nll, x, y, settings, generator=gen)
     ref = nn.Linear(3, 2, bias=False)
     ref.load_state_dict(start.state_dict())
     opt = torch.optim.SGD(ref.parameters(), lr=eps * nbeta / 2)
@@ -258,16 +258,18 @@ def test_losses_at_w_star_are_those_of_each_minibatch(linreg) -> None:  # type: 
     per-example losses for a mean of per-example terms, from a forward pass per step otherwise."""
     x, y = linreg.data
     c, b, steps, d = 2, 64, 30, 6
-    kw = dict(names=["layers.0.weight"], nbeta=300.0, step_size=1e-3, gamma=5.0, n_chains=c,
-              n_steps=steps, n_burnin=0, batch_size=b, sampler="sgld", rmsprop_alpha=0.99,
-              rmsprop_delta=1.0, noise_level=1.0, divergence_threshold=1e30, vectorize=True)
+    settings = ResolvedSGLD(
+        params=("layers.0.weight",), nbeta=300.0, step_size=1e-3, gamma=5.0, n_chains=c,
+        n_draws=steps, n_burnin=0, thin=1, batch_size=b, sampler="sgld", rmsprop_alpha=0.99,
+        rmsprop_delta=1.0, noise_level=1.0, divergence_threshold=1e30, vectorize=True,
+    )
 
     def not_separable(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # a mean over the batch, but not of per-example terms: the cache must be rejected
         return gaussian_nll(out, t) + 0.5 * out.mean() ** 2
 
     for loss in (gaussian_nll, not_separable):
-        run = run_chains(linreg.model, loss, x, y, generator=torch.Generator().manual_seed(3), **kw)
+        run = run_chains(linreg.model, loss, x, y, settings, generator=torch.Generator().manual_seed(3))
         replay = torch.Generator().manual_seed(3)  # the sampler's draws: batch, then noise
         with torch.no_grad():
             for t in range(steps):

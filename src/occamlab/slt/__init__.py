@@ -27,7 +27,7 @@ from occamlab.slt._known import (
     regular_lambda,
     rrr_lambda,
 )
-from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc
+from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc, pin_nbeta
 from occamlab.slt._models import (
     DeepLinear,
     KnownModel,
@@ -60,6 +60,7 @@ __all__ = [
     "LLCResult",
     "estimate_llc",
     "default_nbeta",
+    "pin_nbeta",
     "split_rhat",
     "effective_sample_size",
     "drift_z",
