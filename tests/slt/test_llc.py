@@ -312,3 +312,81 @@ def test_models_with_an_ensemble_forward_run_their_chains_through_it() -> None:
     assert part.chain_backend == "ensemble" and part.n_params == 16 * 64 + 16
     assert math.isfinite(part.llc) and part.llc < ens.llc
     assert LLCResult.from_dict(json.loads(json.dumps(ens.to_dict()))).chain_backend == "ensemble"
+
+
+def test_pin_nbeta_fixes_the_default_n_beta_once(linreg) -> None:  # type: ignore[no-untyped-def]
+    from occamlab.slt import default_nbeta, pin_nbeta
+
+    pinned = pin_nbeta(SGLDConfig(), 1000)
+    assert pinned.nbeta == default_nbeta(1000) == 1000 / math.log(1000)
+    assert pinned == SGLDConfig(nbeta=1000 / math.log(1000))  # nothing else changes
+    explicit = SGLDConfig(nbeta=50.0)
+    assert pin_nbeta(explicit, 1000) is explicit  # a config that sets n beta keeps it
+    for bad in (1, True, 2.5, -3):
+        with pytest.raises(ConfigError, match="n must be an integer >= 2"):
+            pin_nbeta(SGLDConfig(), bad)  # type: ignore[arg-type]
+    # the estimate at n with the default n beta samples what a pinned config samples
+    # (the default gamma follows n beta in both)
+    cfg = SGLDConfig(**{**SHORT.__dict__, "gamma": None})
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, cfg, seed=1, n=30_000)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, pin_nbeta(cfg, 30_000), seed=1,
+                     n=30_000)
+    assert (a.nbeta, a.gamma, a.llc_per_chain) == (b.nbeta, b.gamma, b.llc_per_chain)
+
+
+def _random_calls() -> list[tuple[str, object]]:
+    from occamlab import slt
+
+    lin = make_linear_regression(2, 1, n=100, seed=0)
+    args = (lin.model, lin.loss_fn, lin.data)
+    return [
+        ("estimate_llc", lambda seed: slt.estimate_llc(*args, seed=seed)),
+        ("calibrate_sgld", lambda seed: slt.calibrate_sgld(*args, seed=seed)),
+        ("estimate_llc_calibrated", lambda seed: slt.estimate_llc_calibrated(*args, seed=seed)),
+        ("estimate_llc_trajectory",
+         lambda seed: slt.estimate_llc_trajectory([lin.model], lin.loss_fn, lin.data, seed=seed)),
+        ("validate_llc", lambda seed: slt.validate_llc(["regular/linreg-5x4"], seed=seed)),
+        ("make_dln", lambda seed: slt.make_dln([2, 2], 1, n=10, seed=seed)),
+        ("make_rrr", lambda seed: slt.make_rrr(2, 2, 2, 1, n=10, seed=seed)),
+        ("make_linear_regression", lambda seed: slt.make_linear_regression(2, 1, n=10, seed=seed)),
+        ("make_normal_crossing", lambda seed: slt.make_normal_crossing([1], n=10, seed=seed)),
+        ("make_logistic_regression",
+         lambda seed: slt.make_logistic_regression(2, n=10, seed=seed)),
+    ]
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "0", None])
+def test_every_random_function_checks_its_seed(bad: object) -> None:
+    for name, call in _random_calls():
+        with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+            call(bad)  # type: ignore[operator]
+        assert name
+
+
+def test_seed_defaults_to_zero(linreg) -> None:  # type: ignore[no-untyped-def]
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=0)
+    assert a.llc_per_chain == b.llc_per_chain
+    assert make_rrr(4, 3, 4, 1, n=50).data[1].equal(make_rrr(4, 3, 4, 1, n=50, seed=0).data[1])
+
+
+def test_valid_means_no_warnings(linreg) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from occamlab.slt import estimate_llc_trajectory
+
+    res = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                       SGLDConfig(step_size=1e-2, n_chains=4, n_draws=300, n_burnin=200), seed=0)
+    assert res.valid and res.warnings == ()
+    bad = replace(res, warnings=("R-hat 1.2 > 1.1",))
+    assert not bad.valid
+    assert "valid" not in res.to_dict()  # a property, not a field: not serialized
+    traj = estimate_llc_trajectory([linreg.model], linreg.loss_fn, linreg.data, SHORT, seed=0)
+    assert traj.valid == traj.results[0].valid
+    with pytest.warns(ConvergenceWarning):
+        hot = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                           SGLDConfig(step_size=5.0, gamma=1.0, sampler="sgld", n_chains=2,
+                                      n_draws=20, n_burnin=5), seed=0)
+    assert not hot.valid
+    assert not estimate_llc_trajectory([linreg.model], linreg.loss_fn, linreg.data,
+                                       hot.config, seed=0).valid

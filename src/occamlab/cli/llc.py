@@ -9,7 +9,6 @@ known-lambda suite and prints estimate, truth and relative error for each case.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import Any
 
@@ -124,10 +123,10 @@ def _run(args: argparse.Namespace) -> int:
     from occamlab.slt import (
         SGLDConfig,
         calibrate_sgld,
-        default_nbeta,
         estimate_llc,
         estimate_llc_calibrated,
         estimate_llc_trajectory,
+        pin_nbeta,
     )
     from occamlab.train import load_checkpoint
 
@@ -154,8 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         res = estimate_llc(model0, token_loss, data, cfg, seed=args.seed, n=n_tokens)
     else:
         if args.calibrate:
-            if cfg.nbeta is None:  # the pilots would otherwise take n from the windows
-                cfg = dataclasses.replace(cfg, nbeta=default_nbeta(n_tokens))
+            cfg = pin_nbeta(cfg, n_tokens)  # the pilots would otherwise take n from the windows
             cal = calibrate_sgld(model0, token_loss, data, cfg, seed=args.seed)
             print(cal, file=sys.stderr)
             cfg = cal.recommended

@@ -10,7 +10,12 @@
   threshold ``n_q`` and the two-part code length.
 """
 
-from occamlab.slt._calibrate import CalibrationResult, calibrate_sgld, estimate_llc_calibrated
+from occamlab.slt._calibrate import (
+    CalibrationConfig,
+    CalibrationResult,
+    calibrate_sgld,
+    estimate_llc_calibrated,
+)
 from occamlab.slt._compress import (
     CompressionResult,
     TwoPartCode,
@@ -73,6 +78,7 @@ __all__ = [
     "make_linear_regression",
     "make_logistic_regression",
     "make_normal_crossing",
+    "CalibrationConfig",
     "CalibrationResult",
     "calibrate_sgld",
     "estimate_llc_calibrated",

@@ -15,7 +15,6 @@ NLL in nats), and the asymptotic redundancy of the best two-part code is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from torch import nn
 
 from occamlab._render import Rendered, Table, jsonable
 from occamlab.errors import ConfigError
+from occamlab.slt._backends import LossFn
 from occamlab.slt._quantize import CompressionSpec, compress_model, compressed_bits
 from occamlab.slt._sgld import as_tensors
 
@@ -35,9 +35,6 @@ __all__ = [
     "two_part_code_length",
     "asymptotic_redundancy",
 ]
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
 
 def evaluate_loss(model: nn.Module, loss_fn: LossFn, data: Any, *, chunk: int = 4096) -> float:
     """Mean loss over all examples of ``data`` (evaluated in chunks, weighted by chunk size)."""
@@ -68,6 +65,12 @@ class CompressionResult(Rendered):
     symmetric: bool
     n: int
     warnings: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        """The search passed its own checks: an ``n_q`` was found and the loss increase was
+        monotone in the levels tried (``warnings`` is empty)."""
+        return not self.warnings
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from occamlab._render import Rendered, Table, jsonable
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
+from occamlab.slt._backends import LossFn
 from occamlab.slt._llc import LLCResult, SGLDConfig, estimate_llc
 
 __all__ = ["LLCTrajectory", "estimate_llc_trajectory"]
@@ -27,6 +27,11 @@ class LLCTrajectory(Rendered):
     @property
     def llc(self) -> tuple[float, ...]:
         return tuple(r.llc for r in self.results)
+
+    @property
+    def valid(self) -> bool:
+        """Every checkpoint's estimate passed all its own diagnostics (each ``valid``)."""
+        return all(r.valid for r in self.results)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({"labels": list(self.labels), "results": [r.to_dict() for r in self.results]})
@@ -44,15 +49,18 @@ class LLCTrajectory(Rendered):
 
 def estimate_llc_trajectory(
     models: Sequence[nn.Module],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: LossFn,
     data: Any,
     config: SGLDConfig | None = None,
     *,
-    seed: int,
+    seed: int = 0,
     labels: Sequence[str] | None = None,
     n: int | None = None,
 ) -> LLCTrajectory:
-    """:func:`estimate_llc` at every model of ``models`` with the same data, settings and seed."""
+    """:func:`estimate_llc` at every model of ``models`` with the same data, settings and seed
+    (a non-negative integer); ``labels`` name the checkpoints (default ``"0"``, ``"1"``, ...);
+    ``n`` as for :func:`estimate_llc`."""
+    seed = check_seed(seed)
     models = list(models)
     if not models:
         raise ConfigError("need at least one model (checkpoint)")
