@@ -38,15 +38,15 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def split_state(
-    model: nn.Module, names: tuple[str, ...] | list[str]
+    model: nn.Module, params: tuple[str, ...] | list[str]
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """The model's parameters and buffers, detached: ``(moving, fixed)``, ``moving`` the ``names``
-    (in that order) and ``fixed`` everything else."""
+    """The model's parameters and buffers, detached: ``(moving, fixed)``, ``moving`` the
+    parameters named in ``params`` (in that order) and ``fixed`` everything else."""
     state = {
         k: v.detach()
         for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
     }
-    moving = {k: state[k] for k in names}
+    moving = {k: state[k] for k in params}
     return moving, {k: v for k, v in state.items() if k not in moving}
 
 
@@ -99,7 +99,7 @@ class Layout:
 
 class _Evaluator(Protocol):
     vectorized: bool
-    backend: str
+    chain_backend: str
 
     def __call__(
         self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
@@ -115,7 +115,7 @@ class Sequential:
     """
 
     vectorized = False
-    backend = "copies"
+    chain_backend = "copies"
 
     def __init__(
         self, model: nn.Module, loss_fn: LossFn, layout: Layout, W: torch.Tensor, threads: int = 1
@@ -179,7 +179,7 @@ class Vectorized:
     """All chains in one ``vmap``-ed forward pass (``functional_call``), one backward pass."""
 
     vectorized = True
-    backend = "vmap"
+    chain_backend = "vmap"
 
     def __init__(
         self, loss_one: Callable[..., torch.Tensor], layout: Layout, W: torch.Tensor
@@ -211,7 +211,7 @@ class Ensemble:
     """
 
     vectorized = True
-    backend = "ensemble"
+    chain_backend = "ensemble"
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, layout: Layout, W: torch.Tensor) -> None:
         self.forward: Callable[..., torch.Tensor] = getattr(model, "ensemble_forward")  # noqa: B009
@@ -302,9 +302,9 @@ class Backend:
         return self.current.vectorized
 
     @property
-    def name(self) -> str:
+    def chain_backend(self) -> str:
         """``"ensemble"``, ``"vmap"`` or ``"copies"``."""
-        return self.current.backend
+        return self.current.chain_backend
 
     def close(self) -> None:
         if isinstance(self.current, Sequential):

@@ -263,14 +263,14 @@ class _Pilots:
 
     def __init__(
         self, model: nn.Module, loss_fn: LossFn, data: Any, base: SGLDConfig,
-        cal: CalibrationConfig, seed: int,
+        calibration: CalibrationConfig, seed: int,
     ) -> None:
-        self.model, self.loss_fn, self.data, self.base, self.cal = model, loss_fn, data, base, cal
-        self.seed = seed
+        self.model, self.loss_fn, self.data, self.base = model, loss_fn, data, base
+        self.calibration, self.seed = calibration, seed
         self.rows: list[dict[str, Any]] = []
 
     def run(self, eps: float, gamma: float | None) -> dict[str, Any]:
-        c = self.cal
+        c = self.calibration
         cfg = replace(self.base, step_size=eps, gamma=gamma, n_draws=c.pilot_draws,
                       n_burnin=c.pilot_burnin)
         res, _ = _estimate_precise(
@@ -292,7 +292,7 @@ def _walk(
 ) -> dict[str, Any] | None:
     """The largest passing step of a walk over the ascending ``steps`` from ``steps[start]``:
     upwards while pilots pass, else downwards until one passes; ``None`` if none did."""
-    c = pilots.cal
+    c = pilots.calibration
     i = start
     row = pilots.run(steps[i], gamma)
     chosen = None
@@ -341,26 +341,26 @@ def _pick(
 
 
 def _lengthen(
-    rec: SGLDConfig, pick: dict[str, Any], base: SGLDConfig, cal: CalibrationConfig
+    rec: SGLDConfig, pick: dict[str, Any], base: SGLDConfig, calibration: CalibrationConfig
 ) -> tuple[SGLDConfig, list[str]]:
     """``rec`` with ``n_draws = base.n_draws x min((se / (target_rse |llc|))^2,
     max_draws_factor)`` when that is larger (``se`` the pilot's, scaled to ``base.n_draws``)."""
-    if cal.target_rse is None:
+    if calibration.target_rse is None:
         return rec, []
     llc, se = float(pick["llc"]), _none_to_nan(pick.get("llc_stderr"))
     if not (math.isfinite(llc) and math.isfinite(se) and llc != 0):
         return rec, []
     se_base = se * math.sqrt(pick["pilot_draws"] / base.n_draws)  # at the final length
-    factor = (se_base / (cal.target_rse * abs(llc))) ** 2
+    factor = (se_base / (calibration.target_rse * abs(llc))) ** 2
     if factor <= 1:
         return rec, []
-    draws = int(math.ceil(base.n_draws * min(factor, cal.max_draws_factor)))
+    draws = int(math.ceil(base.n_draws * min(factor, calibration.max_draws_factor)))
     notes = []
-    if factor > cal.max_draws_factor:
+    if factor > calibration.max_draws_factor:
         notes.append(
-            f"reaching a relative error of {cal.target_rse:g} would take about "
+            f"reaching a relative error of {calibration.target_rse:g} would take about "
             f"{factor:.0f}x {base.n_draws} draws per chain; capped at "
-            f"{cal.max_draws_factor:g}x ({draws}): add chains or raise max_draws_factor"
+            f"{calibration.max_draws_factor:g}x ({draws}): add chains or raise max_draws_factor"
         )
     return replace(rec, n_draws=draws), notes
 
@@ -409,25 +409,25 @@ def calibrate_sgld(
     """
     seed = check_seed(seed)
     base = config or SGLDConfig()
-    cal = calibration or CalibrationConfig()
-    steps = cal.step_grid(base)
+    calibration = calibration or CalibrationConfig()
+    steps = calibration.step_grid(base)
     start = min(range(len(steps)), key=lambda i: abs(math.log(steps[i] / base.step_size)))
-    pilots = _Pilots(model, loss_fn, data, base, cal, seed)
+    pilots = _Pilots(model, loss_fn, data, base, calibration, seed)
     chosen: dict[float | None, dict[str, Any]] = {}
-    for gamma in cal.gamma_grid(base):
+    for gamma in calibration.gamma_grid(base):
         row = _walk(pilots, gamma, steps, start)
         if row is not None:
             chosen[gamma] = row
     pick, notes = _pick(chosen, pilots.rows, steps[0])
     pick["chosen"] = True
     rec = replace(base, step_size=pick["step_size"], gamma=pick["gamma_setting"])
-    rec, more = _lengthen(rec, pick, base, cal)
-    return CalibrationResult(tuple(pilots.rows), rec, cal.tolerance, (*notes, *more))
+    rec, more = _lengthen(rec, pick, base, calibration)
+    return CalibrationResult(tuple(pilots.rows), rec, calibration.tolerance, (*notes, *more))
 
 
 def _checked_estimate(
     model: nn.Module, loss_fn: LossFn, data: Any, cfg: SGLDConfig, *, seed: int, n: int | None,
-    cal: CalibrationConfig, max_draws: int, max_step_downs: int, final_tolerance: float,
+    calibration: CalibrationConfig, max_draws: int, max_step_downs: int, final_tolerance: float,
 ) -> tuple[LLCResult, list[warnings.WarningMessage], list[str]]:
     """Estimate at ``cfg`` (lengthened while its temperature is too noisy to judge); while its
     own chains run hot (``T > 1 + max(final_tolerance, 2 se)``, a divergence or a low MALA
@@ -437,11 +437,12 @@ def _checked_estimate(
     runs: list[tuple[LLCResult, list[warnings.WarningMessage]]] = []
     while True:
         res, caught = _estimate_precise(model, loss_fn, data, cfg, seed=seed, n=n,
-                                        temperature_se=cal.temperature_se, max_draws=max_draws)
+                                        temperature_se=calibration.temperature_se,
+                                        max_draws=max_draws)
         cfg = res.config
         runs.append((res, caught))
         checks = _pilot_checks(res)
-        if _passes(checks, final_tolerance, cal.min_acceptance, max_slack=math.inf):
+        if _passes(checks, final_tolerance, calibration.min_acceptance, max_slack=math.inf):
             return res, caught, notes
         if len(runs) > max_step_downs:
             res, caught = min(runs, key=lambda rc: rc[0].temperature
@@ -506,16 +507,17 @@ def estimate_llc_calibrated(
     base = config or SGLDConfig()
     if n is not None:  # the pilots see the rows of ``data``
         base = pin_nbeta(base, n)
-    cal_cfg = calibration or CalibrationConfig()
-    cal = calibrate_sgld(model, loss_fn, data, base, calibration=cal_cfg, seed=seed)
+    calibration = calibration or CalibrationConfig()
+    cal = calibrate_sgld(model, loss_fn, data, base, calibration=calibration, seed=seed)
     chosen = next((r for r in cal.rows if r["chosen"]), None)
     cfg = cal.recommended
     if chosen is not None and int(chosen["pilot_draws"]) > cfg.n_draws:
         cfg = replace(cfg, n_draws=int(chosen["pilot_draws"]))
-    max_draws = math.ceil(base.n_draws * max(cal_cfg.max_pilot_factor, cal_cfg.max_draws_factor))
+    factor = max(calibration.max_pilot_factor, calibration.max_draws_factor)
+    max_draws = math.ceil(base.n_draws * factor)
     res, caught, notes = _checked_estimate(
-        model, loss_fn, data, cfg, seed=seed + 1000, n=n, cal=cal_cfg, max_draws=max_draws,
-        max_step_downs=max_step_downs, final_tolerance=final_tolerance,
+        model, loss_fn, data, cfg, seed=seed + 1000, n=n, calibration=calibration,
+        max_draws=max_draws, max_step_downs=max_step_downs, final_tolerance=final_tolerance,
     )
     for w in caught:  # the returned run's own warnings, once
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

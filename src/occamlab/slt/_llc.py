@@ -113,8 +113,8 @@ class SGLDConfig:
     rmsprop_alpha : float
         Decay of the RMSProp second moment (adapted during burn-in, frozen afterwards).
     rmsprop_delta : float or None
-        Floor added to ``sqrt(V)``; ``None`` means ``sqrt(gamma)`` (the drift scale the
-        localization alone produces), or 1 when ``gamma = 0``.
+        Floor added to ``sqrt(V)``; ``None`` means ``sqrt(gamma)`` (the scale of ``grad U`` that
+        the localization alone produces), or 1 when ``gamma = 0``.
     noise_level : float
         Multiplies the injected noise; 1 samples the posterior, 0 turns SGLD into gradient descent
         (a testing aid; the estimate is then not an LLC).
@@ -332,14 +332,16 @@ def default_gamma(
     loss_fn: LossFn,
     x: torch.Tensor,
     y: torch.Tensor,
-    names: list[str],
+    params: list[str],
     nbeta: float,
     *,
     batch_size: int | None,
     seed: int,
 ) -> float:
-    """``n beta / 100``, or ``n beta / 10^4`` where the Hessian at ``w*`` vanishes (Hutchinson)."""
-    center, fixed = split_state(model, names)
+    """``n beta / 100``, or ``n beta / 10^4`` where the Hessian at ``w*`` vanishes (Hutchinson).
+
+    ``params`` names the sampled parameters; the probes are seeded by ``seed + 7919``."""
+    center, fixed = split_state(model, params)
     gen = torch.Generator(device=x.device)
     gen.manual_seed(int(seed) + 7919)
     diag = _initial_second_moment(make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
@@ -424,8 +426,8 @@ def resolve_sgld(
     ``gamma = 0``; ``divergence_threshold = 1000 + 10 d`` with ``d`` the sampled parameters.
     """
     names = _sampled_params(model, config)
-    params = dict(model.named_parameters())
-    d = int(sum(params[k].numel() for k in names))
+    named = dict(model.named_parameters())
+    d = int(sum(named[k].numel() for k in names))
     nbeta = float(config.nbeta) if config.nbeta is not None else default_nbeta(n)
     gamma = float(config.gamma) if config.gamma is not None else default_gamma(
         model, loss_fn, x, y, names, nbeta, batch_size=config.batch_size, seed=seed
@@ -458,7 +460,7 @@ def _result(
         diverged=tuple(run.diverged_at), warnings=tuple(notes), config=replace(config),
         loss_trace=tuple(tuple(float(v) for v in row) for row in s.loss_trace),
         llc_trace=tuple(tuple(float(v) for v in row) for row in s.kept),
-        vectorized=run.vectorized, chain_backend=run.backend,
+        vectorized=run.vectorized, chain_backend=run.chain_backend,
     )
 
 

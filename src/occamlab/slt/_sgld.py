@@ -130,7 +130,7 @@ class ChainRun:
     weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] (full batch only, else nan)
     final: dict[str, torch.Tensor]  # name -> (C, *shape) parameters after the last step
     vectorized: bool
-    backend: str  # "ensemble" (the model's ensemble_forward), "vmap" or "copies"
+    chain_backend: str  # "ensemble" (the model's ensemble_forward), "vmap" or "copies"
     n_steps: int
 
 
@@ -379,10 +379,11 @@ def _minibatch(
     return idx, x[idx], y[idx]
 
 
-def _sampled(model: nn.Module, names: tuple[str, ...]) -> tuple[dict[str, torch.Tensor], Layout,
-                                                               dict[str, torch.Tensor]]:
+def _sampled(
+    model: nn.Module, params: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], Layout, dict[str, torch.Tensor]]:
     """``(w* by name, its layout, the fixed parameters and buffers)``; one dtype required."""
-    center, fixed = split_state(model, names)
+    center, fixed = split_state(model, params)
     dtypes = {v.dtype for v in center.values()}
     if len(dtypes) != 1:
         from occamlab.errors import ConfigError
@@ -451,7 +452,7 @@ def run_chains(
         weighted_temperature=traces.weighted_temperature(),
         final={k: v.clone() for k, v in layout.views(state.w).items()},
         vectorized=backend.vectorized,
-        backend=backend.name,
+        chain_backend=backend.chain_backend,
         n_steps=s.n_steps,
     )
 
