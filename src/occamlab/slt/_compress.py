@@ -15,6 +15,7 @@ NLL in nats), and the asymptotic redundancy of the best two-part code is
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,30 @@ class CompressionResult(Rendered):
         return [Table("Critical compression threshold", [unit, "loss", "increase", ""], rows, notes)]
 
 
+def _default_max_level(model: nn.Module, scheme: str) -> int:
+    """16 bits, or for ``svd`` the largest rank of a weight matrix."""
+    if scheme != "svd":
+        return 16
+    mats = [p for p in model.parameters() if p.dim() >= 2]
+    return max((min(p.shape[0], p.numel() // p.shape[0]) for p in mats), default=1)
+
+
+def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The least level in ``[lo, hi]`` that passes ``ok``, assuming passing is monotone: ``None``
+    if ``hi`` fails; evaluates ``hi``, then ``lo``, then the midpoints."""
+    if not ok(hi):
+        return None
+    if ok(lo):
+        return lo
+    while hi - lo > 1:  # lo fails, hi passes
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def critical_compression(
     model: nn.Module,
     loss_fn: LossFn,
@@ -141,41 +166,23 @@ def critical_compression(
     CompressionSpec(scheme, max(min_level, 1), group_size, symmetric)  # validates the scheme
     x, y = as_tensors(data)
     if max_level is None:
-        if scheme == "svd":
-            mats = [p for p in model.parameters() if p.dim() >= 2]
-            max_level = max((min(p.shape[0], p.numel() // p.shape[0]) for p in mats), default=1)
-        else:
-            max_level = 16
+        max_level = _default_max_level(model, scheme)
     if not 1 <= min_level <= max_level:
         raise ConfigError(f"need 1 <= min_level <= max_level, got {min_level} and {max_level}")
     base = evaluate_loss(model, loss_fn, (x, y))
     cache: dict[int, float] = {}
 
-    def loss_at(level: int) -> float:
+    def ok(level: int) -> bool:
         if level not in cache:
             spec = CompressionSpec(scheme, level, group_size, symmetric)
             cache[level] = evaluate_loss(compress_model(model, spec), loss_fn, (x, y))
-        return cache[level]
-
-    def ok(level: int) -> bool:
-        v = loss_at(level)
+        v = cache[level]
         return math.isfinite(v) and v - base <= epsilon
 
     notes: list[str] = []
-    if not ok(max_level):
+    n_q = _bisect(ok, min_level, max_level)
+    if n_q is None:
         notes.append(f"even level {max_level} raises the loss by more than epsilon: no n_q")
-        n_q = None
-    elif ok(min_level):
-        n_q = min_level
-    else:
-        lo, hi = min_level, max_level  # lo fails, hi passes
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ok(mid):
-                hi = mid
-            else:
-                lo = mid
-        n_q = hi
     levels = tuple(sorted(cache.items()))
     passes = [lv for lv, v in levels if v - base <= epsilon]
     if n_q is not None and any(lv < n_q for lv in passes):
