@@ -26,8 +26,8 @@ from occamlab.slt._backends import LossFn, make_loss, split_state
 from occamlab.slt._sgld import (
     ChainRun,
     ResolvedSGLD,
-    _initial_second_moment,
     as_tensors,
+    initial_second_moment,
     run_chains,
 )
 from occamlab.slt._summary import ChainSummary, diagnose, summarise
@@ -344,7 +344,7 @@ def default_gamma(
     center, fixed = split_state(model, params)
     gen = torch.Generator(device=x.device)
     gen.manual_seed(int(seed) + 7919)
-    diag = _initial_second_moment(make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
+    diag = initial_second_moment(make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
                                   gen, batch_size)
     if diag is None:
         return nbeta / 100.0

@@ -53,7 +53,7 @@ from occamlab.slt._backends import (
 )
 
 __all__ = ["ResolvedSGLD", "ChainState", "StepStats", "ChainRun", "sgld_step", "run_chains",
-           "as_tensors"]
+           "initial_second_moment", "as_tensors"]
 
 
 @dataclass(frozen=True)
@@ -423,7 +423,7 @@ def run_chains(
     center_loss = _CenterLoss(model, loss_fn, loss_one, center_d, x, y, s, full)
     v0 = None
     if s.sampler == "rmsprop_sgld":
-        v0d = _initial_second_moment(loss_one, center_d, x, y, s.nbeta, s.gamma, s.n_chains,
+        v0d = initial_second_moment(loss_one, center_d, x, y, s.nbeta, s.gamma, s.n_chains,
                                      generator, s.batch_size)
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
     state = ChainState(W.clone(), torch.ones(s.n_chains, dtype=torch.bool), None, None)
@@ -457,7 +457,7 @@ def run_chains(
     )
 
 
-def _initial_second_moment(
+def initial_second_moment(
     loss_one: Callable[..., torch.Tensor],
     center: dict[str, torch.Tensor],
     x: torch.Tensor,
