@@ -432,7 +432,7 @@ def run_chains(
     try:  # the backend is made inside: its thread pool is always closed
         backend = Backend(model, loss_fn, loss_one, layout, W, s.vectorize)
         for t in range(s.n_steps):
-            W.copy_(state.w)
+            W.copy_(state.w)  # the backend reads W (the model copies' weights are views of it)
             idx, xb, yb = _minibatch(x, y, s, full, generator)
             loss = backend(xb, yb, G, full).to(torch.float64)
             loss_center = center_loss(t, idx, xb, yb, loss)
