@@ -5,6 +5,13 @@ exact measures (:func:`analyze`) then give its ``C_mu``, ``h_mu`` and ``E``. The
 comes from a moving-block bootstrap: ``K`` resamples of ``ceil(n / l)`` blocks of ``l`` consecutive
 symbols drawn with replacement (Kunsch 1989), each block a sequence of its own (no word spans two
 blocks), CSSR and the exact measures rerun on each, percentile intervals.
+
+References: C. R. Shalizi and K. L. Klinkner, "Blind construction of optimal nonlinear recursive
+predictors for discrete sequences", UAI 2004 (arXiv:cs/0406011). J. P. Crutchfield and
+D. P. Feldman, "Regularities unseen, randomness observed", Chaos 13 (2003); J. P. Crutchfield,
+C. J. Ellison and J. R. Mahoney, "Time's barbed arrow", PRL 103 (2009) (excess entropy from the
+machine). H. R. Kunsch, "The jackknife and the bootstrap for general stationary observations",
+Ann. Stat. 17 (1989).
 """
 
 from __future__ import annotations
@@ -203,9 +210,8 @@ def infer(
         Symbol indices, one sequence (1-D) or a batch of sequences (2-D, one per row); a
         :class:`Samples`; or a ``.npz`` file from ``save_samples`` / ``.npy`` integer array.
     max_history : int
-        ``L_max``, the longest history (default 6). It should reach the process's
-        synchronization length; the number of histories grows as ``k**L_max``, the counts per
-        history shrink as much.
+        ``L_max``, the longest history (default 6); it should reach the process's
+        synchronization length (histories grow as ``k**L_max``, their counts shrink as much).
     alpha : float
         Significance level of every test (default 0.001).
     future_length : int
@@ -221,14 +227,11 @@ def infer(
         with ``n`` the symbols per sequence, at most the sequence length.
     level : float
         Coverage of the percentile intervals (default 0.95).
-    symbols : sequence of str, optional
-        Alphabet names (default: those of a ``.npz`` file, else ``"0" .. max``).
-    name : str
-        Name of the inferred machine.
+    symbols, name :
+        Alphabet names (default: a ``.npz`` file's, else ``"0" .. max``); the machine's name.
     precision : float
-        Precision (bits) of ``E`` when the inferred machine's mixed states do not close (it
-        synchronizes only asymptotically, as estimated probabilities make RRXOR's): see
-        :func:`analyze`. Bootstrap resamples use ``max(precision, 1e-4)``, far below their spread.
+        Precision (bits) of ``E`` when the inferred machine synchronizes only asymptotically
+        (:func:`analyze`); bootstrap resamples use ``max(precision, 1e-4)``.
     seed : int
         Seed of the bootstrap (keyword only; the inference itself is deterministic).
 
@@ -244,15 +247,6 @@ def infer(
         Bad samples: not integers, negative, outside the alphabet, too short for
         ``max_history + future_length``, one symbol only, or an unreadable file.
 
-    References
-    ----------
-    C. R. Shalizi and K. L. Klinkner, "Blind construction of optimal nonlinear recursive
-    predictors for discrete sequences", UAI 2004 (arXiv:cs/0406011).
-    J. P. Crutchfield and D. P. Feldman, "Regularities unseen, randomness observed", Chaos 13
-    (2003); J. P. Crutchfield, C. J. Ellison and J. R. Mahoney, "Time's barbed arrow", PRL 103
-    (2009) (excess entropy from the machine). H. R. Kunsch, "The jackknife and the bootstrap for
-    general stationary observations", Ann. Stat. 17 (1989).
-
     Examples
     --------
     >>> from occamlab.processes import build_process, sample
@@ -263,14 +257,8 @@ def infer(
     """
     _check_settings(max_history, alpha, future_length, bootstrap, level, test)
     seed = check_seed(seed)
-    raw, file_names = _as_symbols(samples)
-    names = tuple(symbols) if symbols is not None else file_names
-    min_len = max_history + future_length + 1
-    X, alphabet = check_symbols(raw, names=names, min_length=min_len)
+    X, alphabet = _symbols(samples, symbols, max_history + future_length)
     k = len(alphabet)
-    if (max_history + future_length) * math.log2(max(k, 2)) > 62:
-        raise ConfigError(f"max_history + future_length = {max_history + future_length} is too "
-                          f"long for {k} symbols (histories are coded in 64-bit integers)")
     params: dict[str, object] = {"max_history": int(max_history), "alpha": float(alpha)}
     fit = _fit(X, k, alphabet, max_history, alpha, future_length, test, name, params)
     info = analyze(fit.presentation, precision=precision)
@@ -294,6 +282,19 @@ def infer(
         statistical_complexity_ci=ci[0], entropy_rate_ci=ci[1], excess_entropy_ci=ci[2],
         bootstrap_state_counts=counts, notes=tuple(notes),
     )
+
+
+def _symbols(samples: Any, symbols: Sequence[str] | None, span: int
+             ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The checked symbol array ``(sequences, length)`` and alphabet of ``samples``; histories
+    plus futures of ``span`` symbols must fit a 64-bit code."""
+    raw, file_names = _as_symbols(samples)
+    names = tuple(symbols) if symbols is not None else file_names
+    X, alphabet = check_symbols(raw, names=names, min_length=span + 1)
+    if span * math.log2(max(len(alphabet), 2)) > 62:
+        raise ConfigError(f"max_history + future_length = {span} is too long for "
+                          f"{len(alphabet)} symbols (histories are coded in 64-bit integers)")
+    return X, alphabet
 
 
 def _block_length(block_length: int | None, T: int, max_history: int, future_length: int) -> int:
