@@ -254,8 +254,18 @@ def _execute(name: str, config: Any, store: RunStore, *, jobs: int, backend: str
 
 
 def _analyze(name: str, config: Any, store: RunStore) -> Analysis:
+    """The experiment's analysis. A fit's own diagnostics (convergence, bounds, failed resamples)
+    are in its results and flags; numpy's notes on NaN arithmetic in degenerate resamples and the
+    fits' ConvergenceWarnings would only repeat them on the console."""
+    import warnings
+
+    from occamlab.errors import ConvergenceWarning
+
     mod = _module(name)
-    return mod.analyze(config, StoredRuns(store, mod.plan(config)))  # type: ignore[no-any-return]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return mod.analyze(config, StoredRuns(store, mod.plan(config)))  # type: ignore[no-any-return]
 
 
 def _failed_section(name: str, error: str) -> Section:
