@@ -28,12 +28,14 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from occamlab.errors import OccamError
 from occamlab.store import RunStore
 
 from ._execute import THREAD_ENV, WORKER_DIED, Outcome, Task, check_backend, execute
+from ._ray_connect import connect
 
 __all__ = ["RayBackend", "RayMissingError", "import_ray", "WORKER_DIED"]
 
@@ -56,12 +58,15 @@ def import_ray() -> Any:
 
 
 def _ray_execute(task: Task) -> Outcome:
-    """What a Ray worker runs: one thread per math library, then the shared :func:`execute`."""
+    """What a Ray worker runs: one thread per math library, then the shared :func:`execute`,
+    recording the Ray node it ran on (``ray_node_id`` in ``env.json``)."""
     os.environ.update(THREAD_ENV)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
-    return execute(task)
+    import ray
+
+    return execute(task, where={"ray_node_id": ray.get_runtime_context().get_node_id()})
 
 
 class RayBackend:
@@ -83,6 +88,7 @@ class RayBackend:
         self.jobs = jobs
         self.address = address
         self._owns = not ray.is_initialized()
+        self._restore: Callable[[], None] | None = None
         if self._owns:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": logging.WARNING}
@@ -91,13 +97,13 @@ class RayBackend:
                 # fraction of a core (4.4x slower than the pool here); run them as the pool does
                 kwargs.update(num_cpus=jobs, object_store_memory=OBJECT_STORE_BYTES,
                               _system_config={"worker_niceness": 0})
+                try:
+                    ray.init(**kwargs)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise OccamError(f"could not start a local Ray instance: {exc}") from None
             else:
                 kwargs["address"] = address
-            try:
-                ray.init(**kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-                raise OccamError(f"could not start or reach {where}: {exc}") from None
+                self._restore = connect(ray, address, lambda: ray.init(**kwargs))
         self._remote = ray.remote(num_cpus=1, max_retries=0,
                                   runtime_env={"env_vars": dict(THREAD_ENV)})(_ray_execute)
         self._died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -141,3 +147,6 @@ class RayBackend:
                     pass
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
