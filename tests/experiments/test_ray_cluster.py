@@ -106,6 +106,17 @@ def _wait_started(proc: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"ray start did not come up:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def _wait_listening(proc: subprocess.Popen, log: Path, port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"ray start --head did not listen on {port}:\n"
+                       f"{log.read_text(errors='replace')[-3000:]}")
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
     """SIGTERM each ``ray start --block`` (it stops its node's processes), then SIGKILL its
     process group (only the processes this test started) if anything is left."""
@@ -150,9 +161,10 @@ def cluster() -> Iterator[Cluster]:
         procs.append(_start(["--head", "--port", str(b), "--include-dashboard", "false",
                              "--ray-client-server-port", str(b + 9), "--temp-dir", str(root),
                              *common, *node_ports(1, 20)], env, head_log))
-        _wait_started(procs[0], head_log)
+        # the second node starts at once: it retries the head's GCS until it answers (20 s)
         procs.append(_start(["--address", f"127.0.0.1:{b}", *common, *node_ports(10, 40)],
                             env, node_log))
+        _wait_started(procs[0], head_log)
         _wait_started(procs[1], node_log)
         yield Cluster(f"127.0.0.1:{b}", token, root, home, procs)
     finally:

@@ -97,7 +97,8 @@ def _probe(address: str) -> tuple[str, str] | None:
     channel = init_grpc_channel(address)
     try:
         stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
-        stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=PROBE_TIMEOUT_S)
+        request = gcs_service_pb2.GetClusterIdRequest()  # type: ignore[attr-defined]
+        stub.GetClusterId(request, timeout=PROBE_TIMEOUT_S)
     except grpc.RpcError as exc:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
         if code == grpc.StatusCode.UNAUTHENTICATED:
