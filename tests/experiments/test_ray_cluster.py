@@ -161,7 +161,7 @@ def cluster() -> Iterator[Cluster]:
         procs.append(_start(["--head", "--port", str(b), "--include-dashboard", "false",
                              "--ray-client-server-port", str(b + 9), "--temp-dir", str(root),
                              *common, *node_ports(1, 20)], env, head_log))
-        # the second node starts at once: it retries the head's GCS until it answers (20 s)
+        _wait_listening(procs[0], head_log, b)  # the head's GCS is up: the second node joins
         procs.append(_start(["--address", f"127.0.0.1:{b}", *common, *node_ports(10, 40)],
                             env, node_log))
         _wait_started(procs[0], head_log)
@@ -285,3 +285,46 @@ def test_cluster_errors_are_one_line_naming_the_address(cluster: Cluster,
         assert message in lines[0], lines[0]
         assert wrong not in p.stderr and cluster.token not in p.stderr
         assert time.monotonic() - t0 < 30  # not Ray's minute of InvalidAuthToken retries
+
+
+def test_token_source_follows_rays_order_and_names_no_token(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    from occamlab.experiments._ray_connect import RayConnectError, token_source
+
+    for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert token_source() is None
+    default = tmp_path / ".ray" / "auth_token"
+    default.parent.mkdir()
+    default.write_text("t0")
+    assert token_source() == str(default)
+    path = tmp_path / "tok"
+    path.write_text("t1")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(path))
+    assert token_source() == f"RAY_AUTH_TOKEN_PATH ({path})"
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "t2")
+    assert token_source() == "RAY_AUTH_TOKEN"
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    path.write_text("")
+    with pytest.raises(RayConnectError, match="not a readable, non-empty file"):
+        token_source()
+
+
+def test_no_cluster_at_the_address_is_a_quick_clear_error(tmp_path: Path, monkeypatch) -> None:
+    import ray
+
+    from occamlab.experiments import RayBackend
+    from occamlab.experiments._ray_connect import RayConnectError
+
+    assert not ray.is_initialized()
+    for k in ("RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "not-a-real-token")
+    address = f"127.0.0.1:{_free_block(1)}"
+    t0 = time.monotonic()
+    with pytest.raises(RayConnectError, match=f"no Ray cluster answers at '{address}'"):
+        RayBackend(1, address=address)
+    assert time.monotonic() - t0 < 15
+    assert "RAY_AUTH_MODE" not in os.environ  # put back as it was
+    assert not ray.is_initialized()

@@ -3,7 +3,10 @@
 ``RayBackend(jobs)`` with no address starts a local Ray instance with ``num_cpus=jobs`` (no
 dashboard, workers at niceness 0 like the local pool's rather than Ray's default 15) and shuts
 it down on :meth:`RayBackend.close`; with ``address`` (``"auto"``,
-``"ray://host:10001"`` or ``"host:6379"``) it connects to a running cluster. When Ray is already
+``"ray://host:10001"`` or ``"host:6379"``) it connects to a running cluster, presenting the
+cluster's token when Ray finds one (:func:`~occamlab.experiments._ray_connect.connect`: Ray's
+token authentication, and one-line errors for an address where no cluster answers or that
+refuses the token). When Ray is already
 initialised in this process (a notebook, a test fixture) the backend uses that instance and leaves
 it running. Each task asks for one CPU and runs with one thread per math library
 (:data:`~occamlab.experiments.THREAD_ENV`, set through the task's runtime environment and again in
