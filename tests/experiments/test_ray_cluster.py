@@ -145,7 +145,8 @@ def cluster() -> Iterator[Cluster]:
                              "RAY_worker_niceness": "0"}
     b = _free_block(N_PORTS)
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-              "--object-store-memory", str(80 * 1024**2), "--disable-usage-stats"]
+              "--object-store-memory", str(80 * 1024**2), "--disable-usage-stats",
+              "--include-log-monitor", "false"]
 
     def node_ports(o: int, workers: int) -> list[str]:
         return ["--node-manager-port", str(b + o), "--object-manager-port", str(b + o + 1),
@@ -256,35 +257,55 @@ def test_occam_sweep_runs_on_both_nodes_of_a_token_cluster_and_stores_no_token(
     assert not any("Traceback" in o for o in outputs)
 
 
-def test_cluster_errors_are_one_line_naming_the_address(cluster: Cluster,
-                                                        tmp_path: Path) -> None:
+def test_a_refused_token_is_one_line_naming_the_address(cluster: Cluster,
+                                                         tmp_path: Path) -> None:
     spec = tmp_path / "noop.toml"
     spec.write_text('experiment = "noop"\n[axes]\nx = [1]\n')
-    env = _base_env(cluster.home)
-    base = ["sweep", str(spec), "--backend", "ray", "--store", str(tmp_path / "s"),
-            "--no-progress"]
     wrong = secrets.token_hex(32)
-    cases = [
-        (env | {"RAY_AUTH_TOKEN": wrong}, cluster.address,
-         f"the Ray cluster at '{cluster.address}' refused this client (InvalidAuthToken: it "
-         "uses token authentication and the token from RAY_AUTH_TOKEN is not the cluster's); "
-         "set RAY_AUTH_TOKEN"),
-        (env, cluster.address, "and no token was found here (RAY_AUTH_TOKEN, "
-         f"RAY_AUTH_TOKEN_PATH, {cluster.home}/.ray/auth_token)"),
-        (env | {"RAY_AUTH_TOKEN_PATH": str(tmp_path / "missing")}, cluster.address,
-         f"RAY_AUTH_TOKEN_PATH={tmp_path / 'missing'} is not a readable, non-empty file"),
-        (env | {"RAY_AUTH_TOKEN": cluster.token}, f"127.0.0.1:{_free_block(1)}",
-         "no Ray cluster answers at '127.0.0.1:"),
-    ]
-    for e, address, message in cases:
-        t0 = time.monotonic()
-        p = _occam(base + ["--address", address], e)
-        lines = p.stderr.strip().splitlines()
-        assert p.returncode == 2, p.stdout + p.stderr
-        assert len(lines) == 1 and lines[0].startswith("occam sweep: error: "), p.stderr
-        assert message in lines[0], lines[0]
-        assert wrong not in p.stderr and cluster.token not in p.stderr
-        assert time.monotonic() - t0 < 30  # not Ray's minute of InvalidAuthToken retries
+    t0 = time.monotonic()
+    p = _occam(["sweep", str(spec), "--backend", "ray", "--address", cluster.address,
+                "--store", str(tmp_path / "s"), "--no-progress"],
+               _base_env(cluster.home) | {"RAY_AUTH_TOKEN": wrong})
+    assert time.monotonic() - t0 < 30  # not Ray's minute of InvalidAuthToken retries
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"occam sweep: error: the Ray cluster at '{cluster.address}' refused this client "
+        "(InvalidAuthToken: it uses token authentication and the token from RAY_AUTH_TOKEN is "
+        "not the cluster's); set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, a file holding it) to "
+        "the cluster's token (`ray get-auth-token` on the head node prints it), or run on the "
+        "head node"]
+    assert wrong not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "and no token was found here (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, {home}/.ray/"
+         "auth_token)); set RAY_AUTH_TOKEN"),
+    ({"RAY_AUTH_MODE": "disabled", "RAY_AUTH_TOKEN": "{token}"},
+     "RAY_AUTH_MODE=disabled is set here, so no token was sent); unset RAY_AUTH_MODE (or set "
+     "it to token) and set RAY_AUTH_TOKEN"),
+    ({"RAY_AUTH_TOKEN_PATH": "{home}/missing"},
+     "RAY_AUTH_TOKEN_PATH={home}/missing is not a readable, non-empty file"),
+])
+def test_the_backend_says_why_the_cluster_refused_it(cluster: Cluster, monkeypatch,
+                                                      env: dict, message: str) -> None:
+    import ray
+
+    from occamlab.experiments import RayBackend
+    from occamlab.experiments._ray_connect import RayConnectError
+
+    assert not ray.is_initialized()
+    for k in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("HOME", str(cluster.home))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.format(home=cluster.home, token=cluster.token))
+    before = os.environ.get("RAY_AUTH_MODE")
+    with pytest.raises(RayConnectError) as info:
+        RayBackend(1, address=cluster.address)
+    text = str(info.value)
+    assert message.format(home=cluster.home) in text and "\n" not in text
+    assert cluster.token not in text
+    assert os.environ.get("RAY_AUTH_MODE") == before and not ray.is_initialized()
 
 
 def test_token_source_follows_rays_order_and_names_no_token(tmp_path: Path,

@@ -149,15 +149,17 @@ def connect(ray: Any, address: str, init: Callable[[], Any]) -> Callable[[], Non
                 raise RayConnectError(
                     f"no Ray cluster answers at {address!r} ({detail}); start one there "
                     "(`ray start --head --port PORT`) or pass the head node's HOST:PORT")
+            todo = WHAT_TO_DO
             if mode is not None and mode.lower() != "token":
                 why = f"{AUTH_MODE}={mode} is set here, so no token was sent"
+                todo = f"unset {AUTH_MODE} (or set it to token) and {WHAT_TO_DO}"
             elif source is None:
                 why = ("no token was found here (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, "
                        f"{_default_token_path()})")
             else:
                 why = f"the token from {source} is not the cluster's"
             raise RayConnectError(f"{where} refused this client ({detail}: it uses token "
-                                  f"authentication and {why}); {WHAT_TO_DO}")
+                                  f"authentication and {why}); {todo}")
         try:
             init()
         except Exception as exc:
