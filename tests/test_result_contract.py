@@ -153,11 +153,12 @@ def _trajectory() -> Any:
 
 
 def _calibration() -> Any:
-    from occamlab.slt import SGLDConfig, calibrate_sgld
+    from occamlab.slt import CalibrationConfig, SGLDConfig, calibrate_sgld
 
     km = _linreg()
-    return calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0),
-                          step_sizes=[0.01, 0.003], n_draws=40, n_burnin=40, seed=0)
+    cal = CalibrationConfig(step_sizes=(0.01, 0.003), pilot_draws=40, pilot_burnin=40)
+    return calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0), calibration=cal,
+                          seed=0)
 
 
 def _validation() -> Any:
