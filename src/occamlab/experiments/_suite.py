@@ -334,11 +334,13 @@ def run_demo(only: str | Sequence[str] | None = None, *, size: str = "quick",
     if size not in ("quick", "full"):
         raise ConfigError(f"--size must be quick or full, got {size!r}")
     out = Path(out)
-    st = RunStore(Path(store) if store is not None else out / "store")
     chosen = {n: (configs or {}).get(n) or get_experiment(n).preset(size) for n in names}
     plain = {n: c.to_dict() for n, c in chosen.items()}
+    if any(n in (configs or {}) for n in names):
+        size = "custom"  # a config that is not a preset: say so on the page
     configs = chosen
-    total = sum(len(s.runs) for n in names for s in _module(n).plan(configs[n]))
+    total = sum(len(s.runs) for n in names for s in _module(n).plan(configs[n]))  # validates
+    st = RunStore(Path(store) if store is not None else out / "store")  # only then: the store
     t_start = time.perf_counter()
     done_before = 0
     errors: dict[str, str] = {}
