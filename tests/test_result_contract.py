@@ -162,9 +162,12 @@ def _calibration() -> Any:
 
 
 def _validation() -> Any:
-    from occamlab.slt import validate_llc
+    from occamlab.slt import CalibrationConfig, SGLDConfig, validate_llc
 
-    return validate_llc(["normal_crossing/w^4"], seed=0)
+    cheap = CalibrationConfig(step_sizes=(1e-3, 3e-4), pilot_draws=20, pilot_burnin=20,
+                              target_rse=None, max_pilot_factor=1)
+    return validate_llc(["regular/linreg-5x4"], seed=0, calibration=cheap,
+                        config=SGLDConfig(n_chains=2, n_draws=40, n_burnin=40))
 
 
 def _compression() -> Any:
