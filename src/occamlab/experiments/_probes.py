@@ -135,6 +135,12 @@ def classify(predictions: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.argmin(d, axis=1)  # type: ignore[no-any-return]
 
 
+def _sq_dist(X: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (n, k) by ``|x|^2 - 2 x.c + |c|^2`` (no (n, k, d) array)."""
+    d = (X * X).sum(axis=1)[:, None] - 2 * X @ C.T + (C * C).sum(axis=1)[None, :]
+    return np.maximum(d, 0.0)  # type: ignore[no-any-return]
+
+
 def kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 4,
            max_iter: int = 100) -> tuple[np.ndarray, float]:
     """Lloyd's k-means with k-means++ starts: (labels, within-cluster sum of squares)."""
@@ -144,14 +150,13 @@ def kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 4,
         raise ConfigError(f"k must lie in [1, {n}] (the number of points), got {k}")
     best: tuple[np.ndarray, float] | None = None
     for _ in range(n_init):
-        centers = [X[rng.integers(n)]]
+        C = X[[rng.integers(n)]]
         for _ in range(k - 1):  # k-means++: far points are likelier starts
-            d2 = np.min(((X[:, None] - np.array(centers)[None]) ** 2).sum(axis=2), axis=1)
+            d2 = _sq_dist(X, C).min(axis=1)
             p = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1 / n)
-            centers.append(X[rng.choice(n, p=p)])
-        C = np.array(centers)
+            C = np.concatenate([C, X[[rng.choice(n, p=p)]]])
         for _ in range(max_iter):
-            labels = np.argmin(((X[:, None] - C[None]) ** 2).sum(axis=2), axis=1)
+            labels = np.argmin(_sq_dist(X, C), axis=1)
             new = np.array([X[labels == j].mean(axis=0) if (labels == j).any() else C[j]
                             for j in range(k)])
             if np.allclose(new, C):
@@ -164,12 +169,16 @@ def kmeans(X: np.ndarray, k: int, *, seed: int = 0, n_init: int = 4,
     return best
 
 
-def silhouette(X: np.ndarray, labels: np.ndarray) -> float:
-    """Mean silhouette ``(b - a) / max(a, b)`` (Rousseeuw 1987); 0 for one cluster."""
+def silhouette(X: np.ndarray, labels: np.ndarray, *, distances: np.ndarray | None = None
+               ) -> float:
+    """Mean silhouette ``(b - a) / max(a, b)`` (Rousseeuw 1987); 0 for one cluster.
+
+    ``distances``: the (n, n) Euclidean distances of ``X`` when already computed.
+    """
     ks = np.unique(labels)
     if len(ks) < 2:
         return 0.0
-    D = np.sqrt(np.maximum(((X[:, None] - X[None]) ** 2).sum(axis=2), 0.0))
+    D = np.sqrt(_sq_dist(X, X)) if distances is None else distances
     mean_to = np.stack([D[:, labels == k].mean(axis=1) for k in ks], axis=1)  # (n, K)
     own = np.searchsorted(ks, labels)
     sizes = np.array([(labels == k).sum() for k in ks])
@@ -185,11 +194,13 @@ def choose_k(X: np.ndarray, k_max: int, *, seed: int = 0) -> tuple[int, list[flo
     """The k in ``2 .. k_max`` with the largest mean silhouette: (k, silhouettes, labels)."""
     if k_max < 2:
         raise ConfigError(f"k_max must be >= 2, got {k_max}")
+    D = np.sqrt(_sq_dist(X, X))
+    np.fill_diagonal(D, 0.0)
     scores: list[float] = []
     fits: list[np.ndarray] = []
     for k in range(2, k_max + 1):
         labels, _ = kmeans(X, k, seed=seed)
         fits.append(labels)
-        scores.append(silhouette(X, labels))
+        scores.append(silhouette(X, labels, distances=D))
     i = int(np.argmax(scores))
     return i + 2, scores, fits[i]

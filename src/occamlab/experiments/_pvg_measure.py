@@ -67,6 +67,12 @@ class Prediction:
     loss_by_position_se: tuple[float, ...]
     optimal_by_position: tuple[float, ...]
     optimal_by_position_se: tuple[float, ...]
+    excess_by_position: tuple[float, ...]
+    excess_by_position_se: tuple[float, ...]
+    excess_first_quarter: float
+    excess_first_quarter_se: float
+    excess_last_quarter: float
+    excess_last_quarter_se: float
 
 
 @dataclass(frozen=True)
@@ -140,9 +146,11 @@ class Generators:
 def measure_truth(presentation: Any, context: int, max_block: int) -> Truth:
     from occamlab.processes import analyze, block_entropies
 
-    info = analyze(presentation, precision=1e-5)
+    info = analyze(presentation, precision=1e-4)
     H = None
-    for L in dict.fromkeys((max(context + 1, max_block), max_block)):
+    # finite mixed states: the whole context; infinitely many (Mess3): up to max_block only
+    lengths = (max_block,) if info.truncated else (max(context + 1, max_block), max_block)
+    for L in dict.fromkeys(lengths):
         try:  # finite mixed-state presentations: the whole context; else as far as affordable
             H = block_entropies(presentation, L, max_states=100_000)
             break
@@ -203,12 +211,20 @@ def measure_prediction(model: Any, presentation: Any, n_sequences: int,
     ex, ex_se = _mean_se((nll - opt).mean(axis=1))
     lp, lp_se = _mean_se(nll)
     op, op_se = _mean_se(opt)
+    ep, ep_se = _mean_se(nll - opt)
+    q = max(1, T // 4)
+    e1, e1_se = _mean_se((nll - opt)[:, :q].mean(axis=1))
+    e4, e4_se = _mean_se((nll - opt)[:, -q:].mean(axis=1))
     return Prediction(n_sequences=int(n_sequences), loss=float(loss), loss_se=float(loss_se),
                       optimal=float(o), optimal_se=float(o_se), excess=float(ex),
                       excess_se=float(ex_se), loss_by_position=tuple(map(float, lp)),
                       loss_by_position_se=tuple(map(float, lp_se)),
                       optimal_by_position=tuple(map(float, op)),
-                      optimal_by_position_se=tuple(map(float, op_se)))
+                      optimal_by_position_se=tuple(map(float, op_se)),
+                      excess_by_position=tuple(map(float, ep)),
+                      excess_by_position_se=tuple(map(float, ep_se)),
+                      excess_first_quarter=float(e1), excess_first_quarter_se=float(e1_se),
+                      excess_last_quarter=float(e4), excess_last_quarter_se=float(e4_se))
 
 
 # ---- probes ------------------------------------------------------------------------------

@@ -358,6 +358,15 @@ def _prediction_text(name: str, proc: dict[str, Any], r: dict[str, Any], context
             f"inside a window of {context} symbols. At the last position the model loses "
             f"{fmt(r['loss_by_position'][-1], 4)} nats against the optimum's "
             f"{fmt(r['optimal_by_position'][-1], 4)}.")
+    tol, opt_t = t["sync_tolerance_nats"], t["synchronized_from"]
+    exact = (f"the exact conditional entropy comes within {tol:g} nats of h_mu at position "
+             f"{opt_t}" if opt_t is not None else
+             f"the exact conditional entropy is not within {tol:g} nats of h_mu at any position "
+             f"it is known for (0 to {len(t['conditional_entropy_nats']) - 1})")
+    q = max(1, len(r["loss_by_position"]) // 4)
+    text += (f" Synchronization: {exact}; the model's excess over the optimum is "
+             f"{_signed(r['excess_first_quarter'])} nats over the first {q} positions and "
+             f"{_signed(r['excess_last_quarter'])} over the last {q}.")
     if r["learned_only_marginal"]:
         text += (f" It learned nothing beyond the symbol frequencies: its loss is within two "
                  f"standard errors of H(X) = {fmt(t['marginal_nats'], 4)} nats, the loss of a "

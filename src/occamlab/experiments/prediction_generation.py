@@ -189,11 +189,28 @@ def _inferred(r: Any) -> dict[str, Any]:
             "bootstrap": r.bootstrap, "bootstrap_states": list(r.bootstrap_state_counts)}
 
 
+SYNC_TOL = 0.01  # nats: "synchronized" = within this of the floor from there on
+
+
+def _settles(gaps: Any, tol: float = SYNC_TOL) -> int | None:
+    """The first position from which every gap is below ``tol`` (None: never)."""
+    t = None
+    for i in range(len(gaps) - 1, -1, -1):
+        if gaps[i] >= tol:
+            break
+        t = i
+    return t
+
+
 def _run_results(point: dict[str, Any], rep: Any) -> dict[str, Any]:
     t, p, pr = rep.truth, rep.prediction, rep.probes
     h = t.entropy_rate_nats
     marginal_gap = p.loss - t.marginal_entropy_nats
     return {
+        "excess_first_quarter": _ci(p.excess_first_quarter, p.excess_first_quarter_se),
+        "excess_last_quarter": _ci(p.excess_last_quarter, p.excess_last_quarter_se),
+        "excess_by_position": list(p.excess_by_position),
+        "excess_by_position_se": list(p.excess_by_position_se),
         "model": list(point["model"]), "n_params": rep.n_params, "tokens": point["tokens"],
         "loss": _ci(p.loss, p.loss_se), "gap_h_mu": _ci(p.loss - h, p.loss_se),
         "optimal": _ci(p.optimal, p.optimal_se), "excess": _ci(p.excess, p.excess_se),
@@ -247,6 +264,9 @@ def _process_base(name: str, reps: list[tuple[dict[str, Any], Any]]) -> dict[str
                       "marginal_nats": t.marginal_entropy_nats,
                       "block_entropies": list(t.block_entropies),
                       "conditional_entropy_nats": list(t.conditional_entropy_nats),
+                      "synchronized_from": _settles([c - t.entropy_rate_nats for c in
+                                                     t.conditional_entropy_nats]),
+                      "sync_tolerance_nats": SYNC_TOL,
                       "n_states": len(t.state_names)},
             "inferred_process": _inferred(reps[0][1].inferred_process),
             "block_entropies_process": list(g.block_entropies_process),

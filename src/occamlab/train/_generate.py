@@ -83,7 +83,8 @@ class _Cache:
         m = self.model
         n = idx.shape[1]
         x = m.wte(idx) + m.wpe.weight[self.length:self.length + n]  # (B, n, d)
-        for i, block in enumerate(m.blocks):
+        blocks: list[Any] = list(m.blocks)
+        for i, block in enumerate(blocks):
             x = x + self._attend(i, block, x)
             x = x + block.mlp(block.ln2(x))
         self.length += n
