@@ -244,6 +244,19 @@ def _compression_report(request: Any) -> Any:
                           max_tokens=1024, epsilon=0.05))
 
 
+def _pvg_report(tmp_path: Any) -> Any:
+    """pvg-probe's measurements of an untrained model of the binary Markov process."""
+    from occamlab.experiments.pvg_probe import Config, measure
+    from occamlab.train import ModelConfig, Transformer, save_checkpoint
+
+    m = Transformer(ModelConfig(vocab_size=2, context=8, d_model=4, n_layer=1, n_head=1))
+    save_checkpoint(tmp_path / "ckpt", m)
+    return measure(Config(checkpoint=str(tmp_path / "ckpt"), process="binary-markov",
+                          params={"p": 0.4, "q": 0.4}, n_eval=50, n_probe_fit=20,
+                          n_probe_test=10, gen_sequences=10, gen_length=300, max_history=3,
+                          bootstrap=2, k_max=3, cluster_points=100))
+
+
 def _demo_result(request: Any) -> Any:
     return request.getfixturevalue("tiny_demo")[1]
 
@@ -296,6 +309,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.experiments._suite.DemoResult": _demo_result,
     "occamlab.experiments.llc.LLCReport": _llc_report,
     "occamlab.experiments.compress.CompressionReport": _compression_report,
+    "occamlab.experiments.pvg_probe.PVGReport": _pvg_report,
     "occamlab.store._records.RunRecord": lambda tmp_path: _store(tmp_path).record(
         _store(tmp_path).ids()[0]),
     "occamlab.store._records.RunList": lambda tmp_path: _store(tmp_path).run_list(),
