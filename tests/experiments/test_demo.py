@@ -107,3 +107,25 @@ def test_bad_arguments(tmp_path: Path, capsys: Any) -> None:
     assert main(["demo", "--jobs", "-1", "--out", str(tmp_path)]) == 2
     assert main(["report", "--store", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "index.html").exists()
+
+
+def test_a_store_of_another_version_is_refused_before_anything_runs(
+        tmp_path: Path, capsys: Any) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "store.json").write_text('{"format": "occamlab.store", "version": 99}\n')
+    before = sorted(p.name for p in store.iterdir())
+    assert main(["demo", "--only", "published", "--store", str(store),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "version 99" in err[0] and "Traceback" not in err[0]
+    assert sorted(p.name for p in store.iterdir()) == before
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_only_may_be_repeated(tmp_path: Path, capsys: Any) -> None:
+    # names are checked (and joined) before anything is created
+    assert main(["demo", "--only", "published", "--only", "nope",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "unknown experiment 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

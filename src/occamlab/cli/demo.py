@@ -39,7 +39,8 @@ def register(sub: Any) -> None:
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where runs execute (as for occam sweep)")
     p.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster (--backend ray)")
-    p.add_argument("--only", default=None, metavar="NAME,...", help="these experiments only")
+    p.add_argument("--only", action="append", default=None, metavar="NAME,...",
+                   help="these experiments only (comma-separated, or --only repeated)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     _common(p)
     p.set_defaults(func=_demo)
@@ -85,7 +86,8 @@ def _demo(args: argparse.Namespace) -> int:
     from occamlab.experiments import run_demo
 
     show = _progress(not args.no_progress)
-    res = run_demo(args.only, size=args.size, out=args.out, store=args.store, jobs=args.jobs,
+    only = ",".join(args.only) if args.only is not None else None
+    res = run_demo(only, size=args.size, out=args.out, store=args.store, jobs=args.jobs,
                    backend=args.backend, address=args.address, progress=show)
     if show is not None and sys.stderr.isatty():
         sys.stderr.write("\n")

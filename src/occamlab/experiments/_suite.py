@@ -308,7 +308,8 @@ def _analyze_all(names: Sequence[str], configs: dict[str, Any], store: RunStore,
         except Exception as exc:  # an experiment's failure is reported, not raised
             err = errors.get(n) or _short(exc)
             if n not in errors:
-                (store.root / f"analysis-{n}.traceback.txt").write_text(traceback.format_exc())
+                atomic_write_text(store.root / f"analysis-{n}.traceback.txt",
+                                  traceback.format_exc())
             sec = _failed_section(n, err)
             entries[n] = {"status": "failed", "headline": sec.headline, "error": err,
                           "results": None}
