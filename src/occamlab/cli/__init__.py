@@ -50,6 +50,19 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every command's output files (``--json``, ``--plot``, ``--machine``; ``--out`` and
+    ``--store`` folders where the command writes folders) are checked before it does anything:
+    writable, and not inside a run store's own files."""
+    from occamlab.cli._common import check_outputs
+
+    store = getattr(args, "store", None)
+    folders = tuple(n for n in ("out", "store") if getattr(args, n, None) is not None
+                    and n in getattr(args, "output_folders", ()))
+    files = ("json", "plot", "machine", *getattr(args, "output_files", ()))
+    check_outputs(args, *files, folders=folders, stores=[store] if store else [])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``occam`` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -60,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not args_list else 2
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except OccamError as exc:
         print(f"occam {args.command}: error: {exc}", file=sys.stderr)

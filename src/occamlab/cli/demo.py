@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
     p.add_argument("--only", default=None, metavar="NAME,...", help="these experiments only")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     _common(p)
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, output_folders=("out", "store"))
 
 
 def _progress(enabled: bool) -> Any:

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the fine-tune in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="OUT", default=None)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, output_folders=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

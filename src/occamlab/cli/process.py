@@ -72,7 +72,7 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True, metavar="FILE.npz")
     add_json_option(sp)
-    sp.set_defaults(func=_sample)
+    sp.set_defaults(func=_sample, output_files=("out",))
 
     sp = sub.add_parser("infer", help="infer the epsilon-machine of samples (CSSR), with "
                         "C_mu, h_mu, E and bootstrap intervals")

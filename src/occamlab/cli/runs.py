@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
                     help="default: from OUT's suffix")
     ex.add_argument("--status", choices=["pending", "running", "done", "failed"],
                     help="only runs with this status")
-    ex.set_defaults(func=_export)
+    ex.set_defaults(func=_export, output_files=("out",))
 
     rt = acts.add_parser("retry", help="re-run failed runs (all, or the ids given)")
     rt.add_argument("ids", nargs="*", metavar="ID")

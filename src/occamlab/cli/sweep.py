@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, output_folders=("store",))
 
 
 def _progress_printer(enabled: bool) -> Any:
