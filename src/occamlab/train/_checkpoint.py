@@ -120,8 +120,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Transformer, ModelCon
     Raises
     ------
     DataError
-        Not a checkpoint, or its tensors do not match the architecture in ``config.json``
-        (another architecture, a truncated file).
+        Not a checkpoint, its tensors do not match the architecture in ``config.json``
+        (another architecture, a truncated file), or a weight is NaN or infinite.
     """
     meta = read_config(path)
     ckpt = Path(meta["_dir"])
@@ -144,6 +144,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Transformer, ModelCon
             f"{ckpt}: tensors do not match the architecture in config.json "
             f"(missing {missing}, unexpected {extra}, wrong shape {wrong})"
         )
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise DataError(f"{ckpt}: the weights are not finite (NaN or infinite values in "
+                        f"{', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the training "
+                        "that wrote this checkpoint diverged")
     model.load_state_dict(tensors)
     model.eval()
     return model, config
