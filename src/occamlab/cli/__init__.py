@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from occamlab import __version__
 from occamlab.errors import OccamError
@@ -35,8 +36,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line on stderr and exit code 2, like every other
+    user mistake (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser(chosen: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="occam",
         description="occamlab: scaling laws, learning coefficients and computational mechanics.",
     )
@@ -82,9 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"occam {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print(f"occam {args.command}: error: not enough memory for this request (ask for less: "
-              "fewer samples, bootstrap resamples or runs)", file=sys.stderr)
+    except MemoryError:  # a request no estimate caught beforehand
+        from occamlab.errors import available_memory
+
+        print(f"occam {args.command}: error: not enough memory for this request "
+              f"({available_memory()} bytes are available; ask for less: fewer samples, "
+              "bootstrap resamples or runs)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("occam: interrupted", file=sys.stderr)

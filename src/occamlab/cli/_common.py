@@ -71,7 +71,7 @@ def check_output(path: str | os.PathLike[str] | None, option: str, *, folder: bo
         if not os.access(target, os.W_OK | os.X_OK) or (not folder and not os.access(p, os.W_OK)):
             raise ConfigError(f"{option} {str(path)!r} cannot be written (permission denied)")
         return
-    parent = p.parent
+    parent = Path(path).expanduser().parent  # as the user wrote it, for the message
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():

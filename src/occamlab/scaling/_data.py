@@ -31,6 +31,8 @@ def read_table(path: str | Path) -> Any:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; allowed: {sorted(_READERS)}")
+    if kind != "parquet":
+        _check_text(path, kind)
     try:
         if kind == "csv":
             df = pd.read_csv(path)
@@ -52,6 +54,22 @@ def read_table(path: str | Path) -> Any:
     if len(df) == 0:
         raise DataError(f"{path}: the table has no rows")
     return df
+
+
+def _check_text(path: Path, kind: str) -> None:
+    """A text table must be text: NUL bytes or bytes that are not UTF-8 are a clear error (not a
+    parser's complaint about field counts)."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            raise DataError(f"{path}: not a text file (byte {exc.start} is not UTF-8); "
+                            f"a .{kind} table must be UTF-8 text") from None
+    if b"\x00" in head:
+        raise DataError(f"{path}: not a text file (it holds NUL bytes); a .{kind} table must be "
+                        "UTF-8 text")
 
 
 def column(df: Any, name: str, *, source: str = "data", role: str = "") -> np.ndarray:
