@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from occamlab._io import atomic_dir
+from occamlab._io import atomic_dir, umask
 from occamlab.errors import ConfigError, DataError
 
 from ._config import ModelConfig
@@ -81,6 +81,8 @@ def save_checkpoint(
                 tmp / "trainable.safetensors",
                 metadata={"format": FORMAT},
             )
+        for f in tmp.glob("*.safetensors"):  # safetensors writes 0600; a plain open gives this
+            os.chmod(f, 0o666 & ~umask())
     return path
 
 
