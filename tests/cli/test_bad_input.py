@@ -72,7 +72,7 @@ CASES: list[tuple[str, str]] = [
     ("process info nosuch", "nosuch"),
     ("process info even --param p=0.3 --file process.json", "--param applies to library"),
     ("process info golden-mean --param p=2", "p"),
-    ("process generator even --states 2 --starts 0", "n_starts must be >= 1"),
+    ("process generator even --states 2 --starts 0", "--starts must be >= 1"),
     ("process generator even --states 0", "states must be >= 1"),
     ("process compare golden-mean --sweep p=0.1:0.9", "--sweep expects K=START:STOP:N"),
     ("process compare golden-mean --sweep p=0.1:0.9:3 --seed -1", "seed must be"),

@@ -97,6 +97,13 @@ def register(subparsers: Any) -> None:
     sp.set_defaults(func=_infer)
 
 
+def _check_starts(args: argparse.Namespace) -> None:
+    # the library takes 0 (only warm starts, as compare's passes do; compare --starts 0 draws
+    # C_mu and Lohr's bound alone); `process generator` without a start would find nothing
+    if args.starts < 1:
+        raise ConfigError(f"--starts must be >= 1 (random starts of the search), got {args.starts}")
+
+
 def _presentation(args: argparse.Namespace) -> Any:
     from occamlab.processes import build_process, load_presentation
 
@@ -137,6 +144,7 @@ def _info(args: argparse.Namespace) -> int:
 def _generator(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze, minimal_generator
 
+    _check_starts(args)
     pres = _presentation(args)
     info = analyze(pres)
     if info.truncated:

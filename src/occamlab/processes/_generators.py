@@ -163,8 +163,6 @@ def minimal_generator(
         raise ConfigError(f"states must be >= 1, got {states}")
     if n_starts < 0:
         raise ConfigError(f"n_starts must be >= 0, got {n_starts}")
-    if n_starts + len(warm_starts) < 1:
-        raise ConfigError(f"n_starts must be >= 1 when no warm starts are given, got {n_starts}")
     seed = check_seed(seed)
     if statistical_complexity is None or excess_entropy is None:
         from occamlab.processes._info import analyze
