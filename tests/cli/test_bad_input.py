@@ -76,6 +76,9 @@ CASES: list[tuple[str, str]] = [
     ("process generator even --states 0", "states must be >= 1"),
     ("process compare golden-mean --sweep p=0.1:0.9", "--sweep expects K=START:STOP:N"),
     ("process compare golden-mean --sweep p=0.1:0.9:3 --seed -1", "seed must be"),
+    ("process compare golden-mean --sweep p=0.1:0.9:100000000", "--sweep needs N from 1"),
+    ("process compare binary-markov --sweep p=0.1:0.9:1000 --sweep q=0.1:0.9:1000",
+     "at most 10000"),
     ("process compare golden-mean --sweep p=0.1:0.9:3 --plot fig.gif", "--plot must end in"),
     ("process infer samples.npz --seed -1", "seed must be a non-negative integer"),
     ("process infer missing.npz", "missing.npz"),
@@ -94,6 +97,7 @@ CASES: list[tuple[str, str]] = [
     ("train --config tiny.toml --out r --set nosuch=1", "nosuch"),
     ("train --config tiny.toml --out r --set steps", "--set expects KEY=VALUE"),
     ("train --config tiny.toml --out r --set data.corpus=binary.csv", "binary file"),
+    ("train --config tiny.toml --out r --set model.d_model=100000000", "of memory;"),
     # ---- finetune -------------------------------------------------------------------------
     ("finetune ck --data toks.npy --out ft --lora-rank 0", "lora_rank must be a positive"),
     ("finetune ck --data toks.npy --out ft --lora-rank 2 --lora-alpha nan",
