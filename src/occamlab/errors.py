@@ -18,6 +18,8 @@ __all__ = [
     "OccamWarning",
     "suggest",
     "check_seed",
+    "check_memory",
+    "available_memory",
 ]
 
 
@@ -70,3 +72,43 @@ def check_seed(seed: object, *, name: str = "seed") -> int:
     if int(seed) >= 2**63:
         raise ConfigError(f"{name} must be below 2**63, got {seed!r}")
     return int(seed)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation without swapping (``MemAvailable`` of
+    ``/proc/meminfo`` on Linux; else free physical pages)."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return 2**63 - 1  # unknown: do not refuse
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"  # pragma: no cover
+
+
+def check_memory(n_bytes: float, *, what: str) -> None:
+    """Refuse a request whose arrays cannot fit in memory, before allocating anything.
+
+    Raises :class:`ConfigError` naming ``what``, the bytes needed and the bytes available, when
+    ``n_bytes`` exceeds what the machine has free.
+
+    >>> check_memory(1024, what="a tiny table")
+    """
+    free = available_memory()
+    if n_bytes > free:
+        raise ConfigError(f"{what} needs {int(n_bytes)} bytes ({_size(n_bytes)}) of memory; "
+                          f"{free} bytes ({_size(free)}) are available (ask for less)")

@@ -86,7 +86,7 @@ def test_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     pd.DataFrame({"x": [1, 2, 3, 4, 5], "loss": [3.0, -2.0, 2.5, 2.4, 2.3]}).to_csv(bad, index=False)
     assert main(["fit", "power-law", str(bad), "--x", "x"]) == 2
     err = capsys.readouterr().err
-    assert "'loss' must be > 0" in err and "rows 1" in err
+    assert "'loss' must be > 0" in err and "data rows 2" in err
     assert main(["fit", "power-law", str(tmp_path / "missing.csv"), "--x", "x"]) == 2
     assert "no such file" in capsys.readouterr().err
     out = tmp_path / "never.json"

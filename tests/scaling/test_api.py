@@ -106,7 +106,7 @@ def test_tokens_from_flops() -> None:
     before = df.copy()
     np.testing.assert_array_equal(tokens_from_flops(df, n="params", flops="flops"), [1e6, 5e5, 1e6])
     pd.testing.assert_frame_equal(df, before)
-    with pytest.raises(DataError, match=r"'flops' must be positive.*rows \[1\]"):
+    with pytest.raises(DataError, match=r"'flops' must be positive.*data rows 2 "):
         tokens_from_flops({"N": [1.0, 2.0], "flops": [6.0, -6.0]}, n="N", flops="flops")
     with pytest.raises(DataError, match="did you mean 'params'"):
         tokens_from_flops(df, n="parms", flops="flops")

@@ -136,7 +136,7 @@ def test_at_bound_is_reported() -> None:
     "data,match",
     [
         ({"N": [1e7] * 3, "D": [1e9, 2e9, 3e9], "loss": [3.0, 2.9, 2.8]}, "needs at least 6"),
-        ({"N": [1e7, 2e7, -1, 3e7, 4e7, 5e7, 6e7], "D": [1e9] * 7, "loss": [3.0] * 7}, "rows 2"),
+        ({"N": [1e7, 2e7, -1, 3e7, 4e7, 5e7, 6e7], "D": [1e9] * 7, "loss": [3.0] * 7}, "data rows 3"),
         ({"N": [1e7] * 7, "D": np.geomspace(1e9, 1e10, 7), "loss": np.linspace(3, 2, 7)}, "constant"),
         ({"N": [1e7, np.nan, 2e7, 3e7, 4e7, 5e7, 6e7], "D": [1e9] * 7, "loss": [3.0] * 7}, "non-finite"),
         ({"n": [1e7], "D": [1e9], "loss": [3.0]}, "did you mean 'n'"),

@@ -192,6 +192,14 @@ def test_nan_loss_stops_saves_and_names_the_step(tmp_path) -> None:
     assert not (tmp_path / "summary.json").exists()
 
 
+def test_divergence_never_saves_non_finite_weights(tmp_path) -> None:
+    # lr 1e300 makes the first AdamW update infinite: the weights themselves are not finite
+    cfg = tiny_config(steps=20, lr=1e300, grad_clip=0.0, warmup_steps=0, checkpoint_every=0)
+    with pytest.raises(TrainingDiverged, match="no longer finite, so .* was not updated"):
+        train(cfg, out=tmp_path)
+    assert not (tmp_path / "last").exists()
+
+
 def test_bad_data_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="too small.*max_epochs"):
         train(tiny_config(steps=10_000))

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from occamlab import __version__
 from occamlab.errors import OccamError
@@ -35,8 +36,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line on stderr and exit code 2, like every other
+    user mistake (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser(chosen: str | None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="occam",
         description="occamlab: scaling laws, learning coefficients and computational mechanics.",
     )
@@ -50,6 +59,19 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every command's output files (``--json``, ``--plot``, ``--machine``; ``--out`` and
+    ``--store`` folders where the command writes folders) are checked before it does anything:
+    writable, and not inside a run store's own files."""
+    from occamlab.cli._common import check_outputs
+
+    store = getattr(args, "store", None)
+    folders = tuple(n for n in ("out", "store") if getattr(args, n, None) is not None
+                    and n in getattr(args, "output_folders", ()))
+    files = ("json", "plot", "machine", *getattr(args, "output_files", ()))
+    check_outputs(args, *files, folders=folders, stores=[store] if store else [])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``occam`` console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -60,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0 if not args_list else 2
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except OccamError as exc:
         print(f"occam {args.command}: error: {exc}", file=sys.stderr)
@@ -68,9 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"occam {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print(f"occam {args.command}: error: not enough memory for this request (ask for less: "
-              "fewer samples, bootstrap resamples or runs)", file=sys.stderr)
+    except MemoryError:  # a request no estimate caught beforehand
+        from occamlab.errors import available_memory
+
+        print(f"occam {args.command}: error: not enough memory for this request "
+              f"({available_memory()} bytes are available; ask for less: fewer samples, "
+              "bootstrap resamples or runs)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("occam: interrupted", file=sys.stderr)

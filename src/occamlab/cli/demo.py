@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
                    help="these experiments only (comma-separated, or --only repeated)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     _common(p)
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, output_folders=("out", "store"))
 
 
 def _progress(enabled: bool) -> Any:

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the fine-tune in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", metavar="OUT", default=None)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, output_folders=("out",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if mode != "lora" and args.lora_rank is not None:
         raise ConfigError(f"--lora-rank only applies to --mode lora (got --mode {mode})")
     config = Config(checkpoint=args.checkpoint, train=train, mode=mode,
-                    lora_rank=args.lora_rank or 8, lora_alpha=args.lora_alpha,
+                    lora_rank=8 if args.lora_rank is None else args.lora_rank, lora_alpha=args.lora_alpha,
                     lora_modules=args.lora_modules, lora_lr_scale=args.lora_lr_scale)
     result = execute(config, args.out, resume=args.resume, progress=not args.no_progress)
     print(result)

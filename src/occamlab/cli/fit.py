@@ -195,7 +195,11 @@ def _downstream(args: Any) -> int:
     df = _load(args.data)
     metrics = list(args.metric)
     if args.metric_prefix:
-        metrics += [c for c in df.columns if str(c).startswith(args.metric_prefix) and c not in metrics]
+        matched = [c for c in df.columns if str(c).startswith(args.metric_prefix)]
+        if not matched:
+            raise ConfigError(f"--metric-prefix {args.metric_prefix!r} matches no column of "
+                              f"{args.data}; columns are {list(df.columns)}")
+        metrics += [c for c in matched if c not in metrics]
     if not metrics:
         raise ConfigError("give --metric COL (repeatable) or --metric-prefix PREFIX; "
                           f"columns are {list(df.columns)}")

@@ -12,6 +12,9 @@ from occamlab.errors import ConfigError
 
 __all__ = ["register"]
 
+# each point is a generator search (seconds): more than this is a typo, not a plan
+MAX_SWEEP_POINTS = 10_000
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("process", help="stochastic processes: info, minimal generators, "
@@ -72,7 +75,7 @@ def register(subparsers: Any) -> None:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True, metavar="FILE.npz")
     add_json_option(sp)
-    sp.set_defaults(func=_sample)
+    sp.set_defaults(func=_sample, output_files=("out",))
 
     sp = sub.add_parser("infer", help="infer the epsilon-machine of samples (CSSR), with "
                         "C_mu, h_mu, E and bootstrap intervals")
@@ -95,6 +98,13 @@ def register(subparsers: Any) -> None:
                     help="write the inferred machine as a process file (`info --file` reads it)")
     add_json_option(sp)
     sp.set_defaults(func=_infer)
+
+
+def _check_starts(args: argparse.Namespace) -> None:
+    # the library takes 0 (only warm starts, as compare's passes do; compare --starts 0 draws
+    # C_mu and Lohr's bound alone); `process generator` without a start would find nothing
+    if args.starts < 1:
+        raise ConfigError(f"--starts must be >= 1 (random starts of the search), got {args.starts}")
 
 
 def _presentation(args: argparse.Namespace) -> Any:
@@ -137,6 +147,7 @@ def _info(args: argparse.Namespace) -> int:
 def _generator(args: argparse.Namespace) -> int:
     from occamlab.processes import analyze, minimal_generator
 
+    _check_starts(args)
     pres = _presentation(args)
     info = analyze(pres)
     if info.truncated:
@@ -159,8 +170,8 @@ def _parse_sweep(text: str) -> tuple[str, list[float]]:
         a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError:
         raise ConfigError(f"--sweep expects numbers in K=START:STOP:N, got {text!r}") from None
-    if n < 1:
-        raise ConfigError(f"--sweep needs N >= 1, got {n}")
+    if not 1 <= n <= MAX_SWEEP_POINTS:
+        raise ConfigError(f"--sweep needs N from 1 to {MAX_SWEEP_POINTS}, got {n}")
     import numpy as np
 
     return key.strip(), [float(v) for v in np.linspace(a, b, n)]
@@ -173,6 +184,10 @@ def _compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sweep may be given once (a line) or twice (a grid), got "
                           f"{len(args.sweep)}")
     sweeps = [_parse_sweep(text) for text in args.sweep]
+    n_points = len(sweeps[0][1]) * (len(sweeps[1][1]) if len(sweeps) == 2 else 1)
+    if n_points > MAX_SWEEP_POINTS:
+        raise ConfigError(f"--sweep asks for {n_points} points; at most {MAX_SWEEP_POINTS} "
+                          "(each is a generator search)")
     params = parse_kv(args.param, what="--param")
     if len(sweeps) == 2:
         (kx, xs), (ky, ys) = sweeps

@@ -15,7 +15,7 @@ def register(sub: Any) -> None:
     r.add_argument("--store", required=True, metavar="DIR", help="the demo's run store")
     r.add_argument("--out", required=True, metavar="DIR", help="where the page goes")
     add_json_option(r)
-    r.set_defaults(func=_report)
+    r.set_defaults(func=_report, output_folders=("out",))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
                     help="default: from OUT's suffix")
     ex.add_argument("--status", choices=["pending", "running", "done", "failed"],
                     help="only runs with this status")
-    ex.set_defaults(func=_export)
+    ex.set_defaults(func=_export, output_files=("out",))
 
     rt = acts.add_parser("retry", help="re-run failed runs (all, or the ids given)")
     rt.add_argument("ids", nargs="*", metavar="ID")
@@ -108,7 +108,7 @@ def _retry(args: argparse.Namespace) -> int:
     from occamlab.errors import OccamError
     from occamlab.experiments import PlannedRun, check_backend, run_sweep
 
-    check_backend(args.jobs, args.backend, args.address)
+    check_backend(args.jobs, args.backend, args.address, time_limit=args.time_limit)
     store = _open(args)
     ids = [store.resolve(i) for i in args.ids] or [
         r for r in store.ids() if (store.status(r) or ("",))[0] == "failed"]
@@ -119,12 +119,13 @@ def _retry(args: argparse.Namespace) -> int:
         return _print(SweepResult(store=str(store.root), n_runs=0, n_done=0, n_skipped=0,
                                   n_failed=0, n_retries=0, elapsed_s=0.0, jobs=args.jobs), args)
     runs = []
-    for rid in ids:
+    for rid in ids:  # the whole request is checked before any run's state changes
         rec = store.read(rid)
         if rec["status"] == "running":
             raise OccamError(f"run {rid} is running now; retry it when it has finished")
         runs.append(PlannedRun(rid, rec["experiment"], rec["config"], {}))
-        store.mark_pending(rid)
+    for run in runs:
+        store.mark_pending(run.id)
     result = run_sweep(runs, store, jobs=args.jobs, time_limit=args.time_limit, backend=args.backend,
                        address=args.address)
     _print(result, args)

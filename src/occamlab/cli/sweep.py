@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     add_json_option(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, output_folders=("store",))
 
 
 def _progress_printer(enabled: bool) -> Any:
@@ -68,7 +68,6 @@ def _progress_printer(enabled: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from occamlab._render import text_table
-    from occamlab.errors import ConfigError
     from occamlab.experiments import check_backend, load_spec, plan_table, run_sweep
     from occamlab.store import RunStore
 
@@ -76,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     runs = spec.resolve()
     retries = spec.retries if args.retries is None else args.retries
     limit = spec.time_limit if args.time_limit is None else args.time_limit
-    if retries < 0 or (limit is not None and limit <= 0):
-        raise ConfigError("--retries must be >= 0 and --time-limit > 0")
-    check_backend(args.jobs, args.backend, args.address)
+    check_backend(args.jobs, args.backend, args.address, retries=retries, time_limit=limit)
     if args.backend == "ray":
         from occamlab.experiments import import_ray
 

@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="also write the summary to file OUT ('-' for standard output)",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, output_folders=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,11 +40,26 @@ WORKER_DIED = "WorkerDied: the process running it died (killed, out of memory or
 BACKENDS = ("local", "ray")
 
 
-def check_backend(jobs: Any, kind: Any = "local", address: Any = None) -> None:
+def check_limits(retries: Any = 0, time_limit: Any = None) -> None:
+    """``retries`` is a non-negative integer and ``time_limit`` (seconds) ``None`` or a positive
+    finite number; otherwise a :class:`ConfigError` naming the value."""
+    import math
+
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"--retries must be a non-negative integer, got {retries!r}")
+    if time_limit is not None and (isinstance(time_limit, bool)
+                                   or not isinstance(time_limit, (int, float))
+                                   or not math.isfinite(time_limit) or time_limit <= 0):
+        raise ConfigError(f"--time-limit must be a positive number of seconds, got {time_limit!r}")
+
+
+def check_backend(jobs: Any, kind: Any = "local", address: Any = None, *, retries: Any = 0,
+                  time_limit: Any = None) -> None:
     """Check the execution settings before anything runs.
 
     ``jobs`` is a non-negative integer (``0`` runs in this process; at least 1 with Ray),
-    ``kind`` one of :data:`BACKENDS`, and ``address`` (a Ray cluster) only goes with Ray.
+    ``kind`` one of :data:`BACKENDS`, and ``address`` (a Ray cluster) only goes with Ray;
+    ``retries`` and ``time_limit`` as :func:`check_limits` allows.
 
     Raises
     ------
@@ -53,6 +68,7 @@ def check_backend(jobs: Any, kind: Any = "local", address: Any = None) -> None:
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
         raise ConfigError(f"--jobs must be a non-negative integer, got {jobs!r}")
+    check_limits(retries, time_limit)
     if kind not in BACKENDS:
         raise ConfigError(f"unknown backend {kind!r}; allowed: {', '.join(BACKENDS)}")
     if kind == "ray" and jobs < 1:

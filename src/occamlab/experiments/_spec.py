@@ -57,6 +57,10 @@ class PlannedRun:
     point: dict[str, Any]
 
 
+# a sweep larger than this is a typo (or a job for several sweeps): refused before planning
+MAX_RUNS = 100_000
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """A parsed sweep (see the module docstring); :meth:`resolve` gives the runs."""
@@ -84,6 +88,10 @@ class SweepSpec:
             dims.append([{k: vals[i] for k, vals in group.items()} for i in range(n)])
         if any(len(d) == 0 for d in dims):
             raise ConfigError(f"{self.source}: the sweep is empty (an axis has no values)")
+        n_runs = math.prod(len(d) for d in dims)
+        if n_runs > MAX_RUNS:
+            raise ConfigError(f"{self.source}: the sweep has {n_runs} runs; at most {MAX_RUNS} "
+                              "are allowed in one sweep (split it, or use fewer axis values)")
         runs: list[PlannedRun] = []
         seen: set[str] = set()
         for combo in itertools.product(*dims):
@@ -133,8 +141,9 @@ def expand_values(key: str, spec: Any, *, source: str = "spec",
     if (not isinstance(ends, list) or len(ends) != 2
             or not all(isinstance(e, int | float) and not isinstance(e, bool) for e in ends)):
         raise ConfigError(f"{source}: axis {key!r}: {kinds[0]} needs two numbers [a, b]")
-    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-        raise ConfigError(f"{source}: axis {key!r}: num must be a positive integer, got {num!r}")
+    if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_RUNS:
+        raise ConfigError(f"{source}: axis {key!r}: num must be an integer from 1 to {MAX_RUNS}, "
+                          f"got {num!r}")
     a, b = float(ends[0]), float(ends[1])
     if kinds[0] == "log":
         if a <= 0 or b <= 0:

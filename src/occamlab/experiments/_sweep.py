@@ -14,7 +14,7 @@ from occamlab.errors import OccamError
 from occamlab.store import RunStore
 
 from ._backends import make_backend
-from ._execute import WORKER_DIED, Backend, Outcome, Task
+from ._execute import WORKER_DIED, Backend, Outcome, Task, check_limits
 from ._spec import PlannedRun
 
 __all__ = ["SweepResult", "Progress", "run_sweep", "plan_table", "BackendError"]
@@ -227,6 +227,7 @@ def run_sweep(
     this process with every final outcome: ``done``, ``failed`` after its last attempt, and
     ``skipped`` (already done) runs, e.g. to log them to MLflow.
     """
+    check_limits(retries, time_limit)  # before the store is touched
     st = store if isinstance(store, RunStore) else RunStore(store)
     st.clean()
     for r in runs:

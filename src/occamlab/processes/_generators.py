@@ -163,6 +163,7 @@ def minimal_generator(
         raise ConfigError(f"states must be >= 1, got {states}")
     if n_starts < 0:
         raise ConfigError(f"n_starts must be >= 0, got {n_starts}")
+    seed = check_seed(seed)
     if statistical_complexity is None or excess_entropy is None:
         from occamlab.processes._info import analyze
 
@@ -175,7 +176,7 @@ def minimal_generator(
     if A ** L > 200_000:
         raise ConfigError(f"{A}^{L} words is too many; choose a smaller word_length")
     search = _Search(A, k, L, presentation.word_probabilities(L).ravel())
-    gen = np.random.default_rng(check_seed(seed))
+    gen = np.random.default_rng(seed)
     starts = [np.asarray(w, float).transpose(1, 0, 2).reshape(-1) for w in warm_starts]
     starts += [gen.dirichlet(np.full(A * k, 0.7), size=k).ravel() for _ in range(n_starts)]
     best: tuple[float, np.ndarray, float] | None = None

@@ -110,6 +110,10 @@ class ProcessInfo(Rendered):
         return out
 
 
+# block entropies are exact, one mixed-state step per length: beyond this, E(L) has long converged
+MAX_BLOCK_LENGTH = 100_000
+
+
 def analyze(
     presentation: Presentation,
     *,
@@ -155,6 +159,9 @@ def analyze(
     if block_length is not None and (isinstance(block_length, bool) or
                                      not isinstance(block_length, int) or block_length < 0):
         raise ConfigError(f"block_length must be an integer >= 0, got {block_length!r}")
+    if block_length is not None and block_length > MAX_BLOCK_LENGTH:
+        raise ConfigError(f"block_length must be at most {MAX_BLOCK_LENGTH} (one entropy per "
+                          f"length is computed and printed), got {block_length}")
     blocks = () if block_length is None else tuple(float(v) for v in block_entropies(
         presentation, block_length, tol=tol, max_states=max_states))
     a = causal_state_analysis(presentation, tol=tol, max_states=max_states, max_depth=max_depth,

@@ -265,9 +265,15 @@ def load_presentation(path: str | Path) -> Presentation:
         Missing file, unreadable format, missing keys, or invalid matrices (names the file).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"process file {str(path)!r} is a folder; give a JSON or TOML file")
     if not path.is_file():
         raise DataError(f"process file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"process file {str(path)!r} is not UTF-8 text (byte {exc.start}); "
+                        "give a JSON or TOML file") from None
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)

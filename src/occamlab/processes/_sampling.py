@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError, check_seed
+from occamlab.errors import ConfigError, check_memory, check_seed
 from occamlab.processes._presentation import Presentation
 
 __all__ = ["Samples", "sample", "SampleFile", "save_samples"]
@@ -114,11 +114,15 @@ def sample(
     K = min(blocks, length)
     Lb = -(-length // K)  # block length
     R = batch * K
+    n_start = n if K > 1 else 1  # chains per block: every start state, unless not blocked
+    per_row = np.dtype(_int_dtype(A)).itemsize + np.dtype(_int_dtype(n)).itemsize
+    check_memory(R * n_start * Lb * per_row + batch * (length + 1) * per_row
+                 + (batch * length * n * 8 if beliefs else 0),
+                 what=f"sampling {batch} x {length} symbols")
     # Joint outcomes k = x * n + j; cumulative rows per state: (n, A*n).
     cum = np.cumsum(T.transpose(1, 0, 2).reshape(n, A * n), axis=1)
     cum[:, -1] = np.inf  # guards against round-off at the top
     start = np.minimum(np.searchsorted(np.cumsum(pi), gen.random(batch), side="right"), n - 1)
-    n_start = n if K > 1 else 1  # chains per block: every start state, unless not blocked
     state = np.tile(np.arange(n), R) if K > 1 else start.copy()
     xs: np.ndarray = np.empty((R * n_start, Lb), dtype=_int_dtype(A))
     ss: np.ndarray = np.empty((R * n_start, Lb), dtype=_int_dtype(n))

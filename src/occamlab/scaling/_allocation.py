@@ -20,7 +20,7 @@ import numpy as np
 
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, DataError, check_seed
-from occamlab.scaling._data import column
+from occamlab.scaling._data import column, data_rows
 from occamlab.scaling._result import FitResult
 
 __all__ = ["Allocation", "optimal_allocation", "allocation_from_params", "tokens_from_flops",
@@ -58,9 +58,8 @@ def tokens_from_flops(data: Any, *, n: str = "N", flops: str = "C", source: str 
     for name, v in ((flops, C), (n, N)):
         bad = ~(np.isfinite(v) & (v > 0))
         if bad.any():
-            rows = np.flatnonzero(bad)[:10].tolist()
             raise DataError(f"{source}: column {name!r} must be positive and finite to compute "
-                            f"D = C / (6 N); rows {rows} are not")
+                            f"D = C / (6 N); data rows {data_rows(bad)} are not")
     return C / (6.0 * N)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from occamlab.errors import DataError, suggest
 
-__all__ = ["read_table", "column", "check_values"]
+__all__ = ["read_table", "column", "check_values", "data_rows"]
 
 _READERS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
             ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
@@ -31,6 +31,8 @@ def read_table(path: str | Path) -> Any:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; allowed: {sorted(_READERS)}")
+    if kind != "parquet":
+        _check_text(path, kind)
     try:
         if kind == "csv":
             df = pd.read_csv(path)
@@ -52,6 +54,22 @@ def read_table(path: str | Path) -> Any:
     if len(df) == 0:
         raise DataError(f"{path}: the table has no rows")
     return df
+
+
+def _check_text(path: Path, kind: str) -> None:
+    """A text table must be text: NUL bytes or bytes that are not UTF-8 are a clear error (not a
+    parser's complaint about field counts)."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            raise DataError(f"{path}: not a text file (byte {exc.start} is not UTF-8); "
+                            f"a .{kind} table must be UTF-8 text") from None
+    if b"\x00" in head:
+        raise DataError(f"{path}: not a text file (it holds NUL bytes); a .{kind} table must be "
+                        "UTF-8 text")
 
 
 def column(df: Any, name: str, *, source: str = "data", role: str = "") -> np.ndarray:
@@ -94,7 +112,9 @@ def column(df: Any, name: str, *, source: str = "data", role: str = "") -> np.nd
         raise DataError(f"{source}: column {name!r} is not numeric ({exc})") from exc
 
 
-def _rows(mask: np.ndarray, offset: int = 0) -> str:
+def data_rows(mask: np.ndarray, offset: int = 1) -> str:
+    """The rows where ``mask`` holds, numbered from ``offset`` (1: the first row after a
+    table's header), at most ten shown."""
     idx = np.flatnonzero(mask) + offset
     shown = ", ".join(str(i) for i in idx[:10])
     return shown + (f", ... ({len(idx)} rows)" if len(idx) > 10 else "")
@@ -106,22 +126,22 @@ def check_values(
     positive: Sequence[str] = (),
     source: str = "data",
     min_rows: int = 1,
-    row_offset: int = 0,
+    row_offset: int = 1,
 ) -> None:
     """Raise :class:`DataError` for non-finite values, non-positive values where logs are taken,
     constant columns, or fewer rows than ``min_rows``. Row numbers count data rows from
-    ``row_offset`` (0 = the first data row)."""
+    ``row_offset`` (default 1: the first row after a table's header is row 1)."""
     n = None
     for name, a in arrays.items():
         if n is None:
             n = len(a)
         bad = ~np.isfinite(a)
         if bad.any():
-            raise DataError(f"{source}: column {name!r} has missing or non-finite values in rows "
-                            f"{_rows(bad, row_offset)}")
+            raise DataError(f"{source}: column {name!r} has missing or non-finite values in "
+                            f"data rows {data_rows(bad, row_offset)}")
         if name in positive and (a <= 0).any():
             raise DataError(f"{source}: column {name!r} must be > 0 (logarithms are taken); "
-                            f"rows {_rows(a <= 0, row_offset)} are not")
+                            f"data rows {data_rows(a <= 0, row_offset)} are not")
     if n is not None and n < min_rows:
         raise DataError(f"{source}: {n} rows, but the fit has {min_rows - 1} free parameters "
                         f"and needs at least {min_rows} points")

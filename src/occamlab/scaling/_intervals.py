@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from occamlab.errors import check_memory
 from occamlab.scaling._data import column
 from occamlab.scaling._objective import Objective
 from occamlab.scaling._optimize import minimize_batched
@@ -164,6 +165,10 @@ def bootstrap_intervals(
         g_arr = column(data, groups, source=source, role="bootstrap groups")
     elif groups is not None:
         g_arr = np.asarray(groups)
+    # weights (K, n) and their working copies, refits (K, P) per start: refuse before allocating
+    P = len(theta)
+    check_memory(8.0 * n_resamples * (3 * problem.n_points + P * (n_nearby + 3)),
+                 what=f"a bootstrap of {n_resamples} resamples")
     W = _resample_weights(problem.n_points, n_resamples, g_arr, rng)
     boot, finite = _bootstrap_refits(problem, theta, cov, W, n_nearby, rng)
     warn: tuple[str, ...] = ()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError, DataError, check_seed
+from occamlab.errors import ConfigError, DataError, check_memory, check_seed
 from occamlab.scaling._data import check_values, column
 
 __all__ = ["IsoflopResult", "fit_isoflop"]
@@ -132,6 +132,8 @@ def _budget_vertex(N: np.ndarray, L: np.ndarray, *, window: int | None, min_poin
     if len(x) < min_points or np.ptp(x) == 0:
         return f"{len(x)} points, need {min_points} distinct sizes"
     k = len(x)
+    # weights (K, k) and the weighted sums of the parabola fits
+    check_memory(8.0 * (bootstrap + 1) * k * 6, what=f"a bootstrap of {bootstrap} resamples")
     W = np.vstack([np.ones(k), rng.multinomial(k, np.full(k, 1 / k), size=bootstrap)]) if bootstrap \
         else np.ones((1, k))
     xv, yv, curv = _parabola_vertices(x, y, W)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from occamlab.errors import ConfigError, DataError, check_seed
-from occamlab.scaling._data import check_values, column
+from occamlab.scaling._data import check_values, column, data_rows
 from occamlab.scaling._forms import LawForm
 from occamlab.scaling._objective import LOSS_FNS, Objective
 
@@ -89,14 +89,13 @@ def prepare_data(
     check_values(named, positive=positive, source=source, min_rows=len(form.params) + 1)
     z = form.transform(y)
     if not np.all(np.isfinite(z)):
-        bad = np.flatnonzero(~np.isfinite(z))[:10].tolist()
         raise DataError(f"{source}: target {target!r} cannot be transformed for {form.name} "
-                        f"({form.formula}) in rows {bad}")
+                        f"({form.formula}) in data rows {data_rows(~np.isfinite(z))}")
     prep = form.prepare(inputs)
     for k, v in prep.items():
         if not np.all(np.isfinite(v)):
-            bad = np.flatnonzero(~np.isfinite(v))[:10].tolist()
-            raise DataError(f"{source}: input {k} is not finite after transformation in rows {bad}")
+            raise DataError(f"{source}: input {k} is not finite after transformation in data "
+                            f"rows {data_rows(~np.isfinite(v))}")
     return inputs, y
 
 

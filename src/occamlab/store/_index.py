@@ -58,8 +58,9 @@ def export_index(df: Any, dest: str | os.PathLike[str], *, format: str | None = 
     fmt = format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
                      ".json": "json"}.get(path.suffix.lower())
     if fmt not in FORMATS:
-        raise ConfigError(f"cannot tell the export format of {str(path)!r}; use --format "
-                          f"{'|'.join(FORMATS)} (got {format!r})")
+        got = f" (got {format!r})" if format is not None else ""
+        raise ConfigError(f"cannot tell the export format of {str(path)!r} from its suffix; "
+                          f"use --format {'|'.join(FORMATS)}{got}")
     if fmt == "csv":
         atomic_write_text(path, df.to_csv(index=False))
     elif fmt == "parquet":

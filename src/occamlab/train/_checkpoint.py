@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from occamlab._io import atomic_dir
+from occamlab._io import atomic_dir, umask
 from occamlab.errors import ConfigError, DataError
 
 from ._config import ModelConfig
@@ -81,6 +81,8 @@ def save_checkpoint(
                 tmp / "trainable.safetensors",
                 metadata={"format": FORMAT},
             )
+        for f in tmp.glob("*.safetensors"):  # safetensors writes 0600; a plain open gives this
+            os.chmod(f, 0o666 & ~umask())
     return path
 
 
@@ -120,8 +122,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Transformer, ModelCon
     Raises
     ------
     DataError
-        Not a checkpoint, or its tensors do not match the architecture in ``config.json``
-        (another architecture, a truncated file).
+        Not a checkpoint, its tensors do not match the architecture in ``config.json``
+        (another architecture, a truncated file), or a weight is NaN or infinite.
     """
     meta = read_config(path)
     ckpt = Path(meta["_dir"])
@@ -144,6 +146,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Transformer, ModelCon
             f"{ckpt}: tensors do not match the architecture in config.json "
             f"(missing {missing}, unexpected {extra}, wrong shape {wrong})"
         )
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise DataError(f"{ckpt}: the weights are not finite (NaN or infinite values in "
+                        f"{', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); the training "
+                        "that wrote this checkpoint diverged")
     model.load_state_dict(tensors)
     model.eval()
     return model, config

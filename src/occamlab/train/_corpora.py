@@ -193,11 +193,14 @@ def corpus_files(spec: str) -> list[Path]:
     )
 
 
-def _read_bytes(files: list[Path], max_bytes: int | None) -> Iterator[bytes]:
+def _read_bytes(files: list[Path], max_bytes: int | None,
+                skipped: list[Path] | None = None) -> Iterator[bytes]:
     total = 0
     for f in files:
         data = f.read_bytes()
         if b"\x00" in data[:4096]:  # a binary file in a user folder: skip it
+            if skipped is not None:
+                skipped.append(f)
             continue
         if max_bytes is not None and total + len(data) > max_bytes:
             yield data[: max_bytes - total]
@@ -245,8 +248,8 @@ def load_corpus(spec: str, *, max_bytes: int | None = None) -> np.ndarray:
     Raises
     ------
     DataError
-        Unknown name, missing file, corpus not installed (with the command to install it), or
-        an unreadable array.
+        Unknown name, missing file, corpus not installed (with the command to install it), only
+        binary files, or an unreadable array.
     """
     if spec.startswith("hf:"):
         return _load_hf(spec, max_bytes)
@@ -258,4 +261,10 @@ def load_corpus(spec: str, *, max_bytes: int | None = None) -> np.ndarray:
         except ValueError as exc:
             raise DataError(f"cannot read {spec!r} as a numpy array: {exc}") from None
         return as_tokens(arr)[:max_bytes]
-    return as_tokens(b"".join(_read_bytes(corpus_files(spec), max_bytes)))
+    skipped: list[Path] = []
+    data = b"".join(_read_bytes(corpus_files(spec), max_bytes, skipped))
+    if not data and skipped:
+        raise DataError(f"corpus {spec!r}: {len(skipped)} binary file(s) (NUL bytes, e.g. "
+                        f"{str(skipped[0])!r}) and no text; give text files, a folder of them "
+                        "or a .npy array of token ids")
+    return as_tokens(data)

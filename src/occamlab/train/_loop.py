@@ -159,8 +159,8 @@ def _save_last(run: _Fit, state: LoopState) -> None:
 def _train_step(run: _Fit, state: LoopState) -> tuple[float, float]:
     """One optimisation step (schedule, batch, loss, backward, clipping, AdamW).
 
-    Returns ``(batch loss, learning rate)``; a non-finite loss saves ``out/last`` (the last
-    finite state) and raises :class:`TrainingDiverged`.
+    Returns ``(batch loss, learning rate)``; a non-finite loss saves ``out/last`` (while the
+    weights are still finite: never a NaN checkpoint) and raises :class:`TrainingDiverged`.
     """
     cfg = run.config
     lr = lr_at(state.step, lr=cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps,
@@ -175,8 +175,13 @@ def _train_step(run: _Fit, state: LoopState) -> tuple[float, float]:
     loss = run.loss_fn(x, y)
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
-        _save_last(run, state)
-        where = f"; the last finite state was saved to {run.out_dir / 'last'}" if run.out_dir else ""
+        where = ""
+        if run.out_dir and all(bool(torch.isfinite(p).all()) for p in run.params):
+            _save_last(run, state)
+            where = f"; the last finite state was saved to {run.out_dir / 'last'}"
+        elif run.out_dir:  # never overwrite a resumable checkpoint with non-finite weights
+            where = (f"; the weights are no longer finite, so {run.out_dir / 'last'} was not "
+                     "updated (it holds the last periodic checkpoint, if any)")
         raise TrainingDiverged(
             f"loss became {loss_value} at step {state.step}{where}; lower lr or set grad_clip"
         )

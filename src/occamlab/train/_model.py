@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occamlab.errors import check_seed
+from occamlab.errors import check_memory, check_seed
 
 from ._config import ModelConfig
 from ._ensemble import causal_attention, ensemble_linear
@@ -100,6 +100,8 @@ class Transformer(nn.Module):
     def __init__(self, config: ModelConfig, *, seed: int = 0, init: bool = True) -> None:
         super().__init__()
         seed = check_seed(seed)
+        # float32 weights; training adds gradients and two AdamW moments (4x): refuse early
+        check_memory(4 * n_params(config), what=f"a model of {n_params(config)} parameters")
         self.config = config
         # torch's default initialisers draw from the global generator: build the layers with it
         # forked (restored afterwards), then initialise from our own generator below.
