@@ -17,7 +17,11 @@ EXAMPLES = {
   occam fit chinchilla porian.csv --n n --flops flops --loss loss      # D = C / (6 N)
 JSON keys: fit {form, params {E, A, B, alpha, beta}, ci {name: [lo, hi]}, level, objective (mean
 Huber loss of the log residuals at the optimum), n_points, converged, warnings, ...}, allocation
-{compute, n_opt, d_opt, tokens_per_param, ... with *_ci intervals, a, b}, extrapolation (--holdout).""",
+{compute, n_opt, d_opt, tokens_per_param, ... with *_ci intervals, a, b}, extrapolation (--holdout),
+calibration and extrapolated (--extrapolate-to).
+  occam fit chinchilla runs.csv --n params --d tokens --extrapolate-to 1e22 --extrapolate-to 1e23
+prints the loss at compute C (FLOPs, at the compute-optimal N and D) with an interval calibrated by
+backtests along C = 6 N D (refit below successive compute cut-offs, predict the runs above).""",
     "isoflop": """example:
   occam fit isoflop porian.csv --n n --flops flops --loss loss --json isoflop.json --plot isoflop.png""",
     "power-law": """example:
@@ -50,6 +54,11 @@ def register(sub: Any) -> None:
     _common_fit_options(c)
     c.add_argument("--holdout", type=int, default=0, metavar="K",
                    help="also fit without the K largest model sizes and report the extrapolation error")
+    c.add_argument("--extrapolate-to", type=float, action="append", default=[], metavar="C",
+                   help="training compute (FLOPs): print the loss there with a backtest-calibrated "
+                        "interval (repeatable)")
+    c.add_argument("--forms", default="kaplan-irreducible,coupled-chinchilla", metavar="NAMES",
+                   help="other candidate forms of the calibration, comma-separated ('' for none)")
     c.set_defaults(func=_chinchilla)
 
     i = kinds.add_parser("isoflop", help="Approach 2: isoFLOP parabolas, N_opt ~ C^a",
@@ -144,7 +153,8 @@ def _chinchilla(args: Any) -> int:
     res = fit_chinchilla(_load(args.data), n=args.n, d=args.d, flops=args.flops, loss=args.loss,
                          loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap,
                          groups=args.group_by, holdout=args.holdout, seed=args.seed,
-                         source=args.data)
+                         extrapolate_to=args.extrapolate_to or None,
+                         forms=[f.strip() for f in args.forms.split(",") if f.strip()], source=args.data)
     if args.plot:
         res.fit.plot(args.plot)
     return _finish(res, args)

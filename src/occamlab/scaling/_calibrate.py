@@ -47,7 +47,13 @@ from occamlab.scaling._backtest import (
     spreads,
 )
 from occamlab.scaling._data import column
-from occamlab.scaling._error_model import backtest_weights, fit_error_model, nested_intervals, weighted_rms
+from occamlab.scaling._error_model import (
+    backtest_weights,
+    dpow,
+    fit_error_model,
+    nested_intervals,
+    weighted_rms,
+)
 from occamlab.scaling._forms import LawForm
 from occamlab.scaling._result import FitResult, Prediction
 
@@ -149,7 +155,7 @@ class CalibratedExtrapolation(Rendered):
         ln_v, law_sd, noise = spreads(law_p, obs_p)
         d = np.broadcast_to(self.distance(scale), ln_v.shape)
         z = stats.norm.ppf(0.5 + level / 2)
-        half = z * np.sqrt(law_sd**2 + noise**2 + (self.growth * d**self.power) ** 2)
+        half = z * np.sqrt(law_sd**2 + noise**2 + (self.growth * dpow(d, self.power)) ** 2)
         return Prediction(inputs=law_p.inputs, value=_t(np.exp(ln_v)), lower=_t(np.exp(ln_v - half)),
                           upper=_t(np.exp(ln_v + half)), level=level, method=self.method)
 
@@ -230,7 +236,7 @@ def calibrate_extrapolation(
     Backtest ``j`` refits on the runs with ``by <= c_j`` and predicts the runs above; the error
     model ``e ~ N(0, s_law^2 + s_noise^2 + (k d^p)^2)`` (``e = ln y_hat - ln y``, ``d`` decades of
     ``by`` beyond the largest fitted run) is fitted to all backtest pairs by maximum likelihood
-    (each backtest weighted equally), ``p`` in {0.25, ..., 2}, then ``k`` raised if need be until
+    (backtest ``j`` weighted in proportion to its rank), ``p`` in {0, 0.25, ..., 2}, then ``k`` raised if need be until
     the pairs' own intervals cover ``level`` of them (heavy tails).
 
     Parameters
