@@ -117,7 +117,8 @@ class LawForm(abc.ABC):
         """Internal parameters (..., P) -> natural values (..., P)."""
         theta = np.asarray(theta, dtype=float)
         logmask = np.array([p.log for p in self.params])
-        return np.where(logmask, np.exp(np.where(logmask, theta, 0.0)), theta)
+        with np.errstate(over="ignore"):  # an interval end beyond 1e308 is inf, not an error
+            return np.where(logmask, np.exp(np.where(logmask, theta, 0.0)), theta)
 
     def internal_bounds(self) -> tuple[Array, Array]:
         b = [p.internal_bounds() for p in self.params]
