@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scaling_synth import TRUTH
 
 from occamlab.errors import ConfigError
 from occamlab.scaling import (
@@ -21,8 +22,6 @@ from occamlab.scaling import (
 )
 from occamlab.scaling._backtest import choose_cutoffs
 from occamlab.scaling._error_model import backtest_weights, dpow, fit_error_model
-
-from scaling_synth import TRUTH
 
 
 def bent_sweep(seed: int, *, noise: float = 0.003, max_bend: float = 0.01) -> dict[str, np.ndarray]:

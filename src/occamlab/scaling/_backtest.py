@@ -57,7 +57,7 @@ class FitOptions:
                    delta=self.delta, starts=self.starts, fixed=self.fixed, bootstrap=self.bootstrap,
                    level=self.level, seed=self.seed)
 
-    def inputs(self, form: LawForm, data: Any) -> dict[str, Array]:
+    def inputs(self, form: LawForm, data: Any) -> dict[str, Any]:
         cols = dict(self.columns or {})
         return {k: column(data, cols.get(k, k)) for k in form.inputs}
 
@@ -84,7 +84,8 @@ def spreads(law: Prediction, obs: Prediction) -> tuple[Array, Array, Array]:
 class Model(Protocol):
     """What a backtest refits: ``fit`` on the runs below a cut-off, ``predict`` the others."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def fit(self, data: Any) -> Any: ...
 

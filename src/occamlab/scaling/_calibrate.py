@@ -149,7 +149,7 @@ class CalibratedExtrapolation(Rendered):
             The form's inputs (arrays, broadcast with ``scale``).
         """
         level = self.level if level is None else float(level)
-        cols = {k: np.asarray(v, float) for k, v in inputs.items()}
+        cols: dict[str, Any] = {k: np.asarray(v, float) for k, v in inputs.items()}
         law_p = self.fit.predict(form=form, level=ONE_SIGMA, **cols)
         obs_p = self.fit.predict(form=form, level=ONE_SIGMA, kind="observation", **cols)
         ln_v, law_sd, noise = spreads(law_p, obs_p)
@@ -283,7 +283,8 @@ def calibrate_extrapolation(
     n_par = max(len(f.params) for f in candidates)
     cut = choose_cutoffs(scale, min_points=n_par + 3, n_cutoffs=n_cutoffs,
                          min_train_fraction=min_train_fraction, by=by)
-    runs, fits, rms, warns = [], [], [], []
+    runs, fits, rms = [], [], []
+    warns: list[str] = []
     for i, f in enumerate(candidates):
         opts = FitOptions(target, columns, loss_fn, delta, starts if i == 0 else None, None,
                           bootstrap, level, seed)

@@ -227,11 +227,11 @@ def extrapolation_check(
     cols = dict(columns or {})
     chosen = next(f for f in (form, *forms) if f.name == cal.form)
     inputs = {k: column(held, cols.get(k, k))[order] for k in chosen.inputs}
-    pred = cal.predict(scale=scale[test][order], form=chosen, **inputs)
+    cp = cal.predict(scale=scale[test][order], form=chosen, **inputs)
     obs = np.array(out.observed)
-    lo, hi = np.array(pred.lower), np.array(pred.upper)
-    return dataclasses.replace(out, calibration=cal, calibrated_predicted=pred.value,
-                               calibrated_lower=pred.lower, calibrated_upper=pred.upper,
+    lo, hi = np.array(cp.lower), np.array(cp.upper)
+    return dataclasses.replace(out, calibration=cal, calibrated_predicted=cp.value,
+                               calibrated_lower=cp.lower, calibrated_upper=cp.upper,
                                calibrated_coverage=float(np.mean((lo <= obs) & (obs <= hi))))
 
 
