@@ -204,3 +204,33 @@ def test_coverage_study_slow() -> None:
     old, new = coverage_study(200)
     assert abs(new - 0.95) <= 0.05, (old, new)
     assert old < 0.90, (old, new)
+
+
+# --- multi-stage uncertainty ----------------------------------------------------------------
+def test_loss_to_loss_joint_bootstrap_refits_every_stage() -> None:
+    from occamlab.scaling import fit_loss_to_loss
+
+    rng = np.random.default_rng(0)
+    N = np.repeat(np.geomspace(1e7, 1e9, 5), 4)
+    D = np.tile(np.geomspace(1e8, 1e10, 4), 5)
+    X = Chinchilla().predict(TRUTH, N=N, D=D) * np.exp(rng.normal(0, 0.005, len(N)))
+    Y = 2.2 + 1.3 * (X - 1.69) ** 0.9 * np.exp(rng.normal(0, 0.005, len(N)))
+    data = {"N": N, "D": D, "x": X, "y": Y}
+    starts = [[0.5, 6.0, 6.0, 0.34, 0.28]]
+    res = fit_loss_to_loss(data, x="x", y="y", starts=starts, joint=12, seed=3)
+    again = fit_loss_to_loss(data, x="x", y="y", starts=starts, joint=12, seed=3)
+    assert res.joint_draws == again.joint_draws and res.joint_draws is not None
+    d = np.array(res.joint_draws)
+    assert d.shape[1] == 4 and len(d) >= 6
+    assert np.std(d[:, 0]) > 0 and np.std(d[:, 1]) > 0  # E_x and E_y vary with the resample
+    plain = fit_loss_to_loss(data, x="x", y="y", starts=starts)
+    x_new = [2.0, 2.3]
+    wide, narrow = res.predict(x_new), plain.predict(x_new)
+    assert "joint bootstrap" in wide.method
+    assert np.all(np.array(wide.upper) - np.array(wide.lower)
+                  > np.array(narrow.upper) - np.array(narrow.lower))
+    obs = res.predict(x_new, kind="observation")
+    assert np.all(np.array(obs.upper) >= np.array(wide.upper))
+    assert type(res).from_dict(res.to_dict()).joint_draws == res.joint_draws
+    with pytest.raises(ConfigError, match="joint must be"):
+        fit_loss_to_loss(data, x="x", y="y", starts=starts, joint=-1)
