@@ -234,3 +234,29 @@ def test_loss_to_loss_joint_bootstrap_refits_every_stage() -> None:
     assert type(res).from_dict(res.to_dict()).joint_draws == res.joint_draws
     with pytest.raises(ConfigError, match="joint must be"):
         fit_loss_to_loss(data, x="x", y="y", starts=starts, joint=-1)
+
+
+def test_transfer_carries_the_scratch_law_uncertainty_into_d_t() -> None:
+    import pandas as pd
+
+    from occamlab.scaling import fit_transfer
+
+    rng = np.random.default_rng(0)
+    E, B, beta_s, k, alpha, beta = 1.5, 300.0, 0.3, 50.0, 0.4, 0.3
+    scratch, tuned = [], []
+    for N in (1e5, 1e6, 1e7):
+        Bn = B * (N / 1e6) ** -0.1
+        for D in np.geomspace(1e5, 1e9, 8):
+            scratch.append({"N": N, "D": D, "loss": (E + Bn * D**-beta_s) * np.exp(rng.normal(0, 0.003))})
+        for DF in np.geomspace(1e4, 1e6, 5):
+            DT = k * DF**alpha * N**beta
+            tuned.append({"N": N, "D": DF, "loss": E + Bn * (DF + DT) ** -beta_s})
+    res = fit_transfer(pd.DataFrame(scratch), pd.DataFrame(tuned))
+    lo, hi, dt = (np.array(v) for v in (res.d_t_lower, res.d_t_upper, res.d_t))
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    assert ok.sum() >= 10
+    assert np.all(lo[ok] < dt[ok]) and np.all(dt[ok] < hi[ok])  # a real spread around D_T
+    assert np.median(hi[ok] / lo[ok]) > 1.01  # about 3% here (0.3% noise on the scratch runs)
+    true_dt = np.array([k * t["D"] ** alpha * t["N"] ** beta for t in tuned])
+    assert np.mean((lo[ok] <= true_dt[ok]) & (true_dt[ok] <= hi[ok])) >= 0.8
+    assert "D_T 95% lower" in str(res)
