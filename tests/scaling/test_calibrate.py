@@ -202,6 +202,7 @@ def test_coverage_cheap() -> None:
 @pytest.mark.slow
 def test_coverage_study_slow() -> None:
     old, new = coverage_study(200)
+    print(f"simulated coverage over 200 sweeps: old {old:.3f}, calibrated {new:.3f}")
     assert abs(new - 0.95) <= 0.05, (old, new)
     assert old < 0.90, (old, new)
 

@@ -33,7 +33,8 @@ The first table holds from-scratch runs on the target data (several D per model 
 fine-tuned runs (N, fine-tuning tokens, loss); D_T = k D_F^alpha N^beta is fitted (Hernandez et al.).""",
     "loss-to-loss": """example:
   occam fit loss-to-loss models.csv --n params --d tokens --x loss_c4_val --y loss_paloma_ptb
-Rows are models paired by (N, D); E_x and E_y come from Chinchilla fits of each loss.""",
+Rows are models paired by (N, D); E_x and E_y come from Chinchilla fits of each loss; --joint B
+bootstraps over models refitting E_x, E_y, K and kappa together (intervals that carry every stage).""",
     "downstream": """example:
   occam fit downstream models.csv --x C --metric-prefix task_ --json verdicts.json
 Verdicts: predictable, noisy, non-monotone, inverse, breakthrough (Lourie et al. 2025).""",
@@ -102,6 +103,8 @@ def register(sub: Any) -> None:
     ll.add_argument("--x", required=True, metavar="COL")
     ll.add_argument("--y", required=True, metavar="COL")
     ll.add_argument("--bootstrap", type=int, default=0, metavar="K")
+    ll.add_argument("--joint", type=int, default=0, metavar="B",
+                    help="bootstrap over models refitting E_x, E_y, K and kappa together")
     ll.add_argument("--seed", type=int, default=0)
     add_json_option(ll)
     ll.set_defaults(func=_loss_to_loss)
@@ -195,7 +198,8 @@ def _loss_to_loss(args: Any) -> int:
     from occamlab.scaling import fit_loss_to_loss
 
     res = fit_loss_to_loss(_load(args.data), x=args.x, y=args.y, n=args.n, d=args.d,
-                           bootstrap=args.bootstrap, seed=args.seed, source=args.data)
+                           bootstrap=args.bootstrap, joint=args.joint, seed=args.seed,
+                           source=args.data)
     return _finish(res, args)
 
 

@@ -96,6 +96,8 @@ class LossToLossResult(Rendered):
                       ["param", "value", f"{pct} lower", f"{pct} upper"], rows,
                       [f"{self.law.n_points} paired models; E from Chinchilla fits of each loss",
                        f"intervals: {self.law.interval_method}"] +
+                      ([f"predictions: joint bootstrap over {len(self.joint_draws)} resamples of "
+                        "models (E_x, E_y, K, kappa refitted together)"] if self.joint_draws else []) +
                       [f"warning: {w}" for w in self.warnings])]
 
 
