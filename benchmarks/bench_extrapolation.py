@@ -7,7 +7,7 @@ irreducible term and the size-coupled Chinchilla as candidates chosen by backtes
 the rest; backtests along the held-out scale calibrate the intervals. Prints the tables and writes
 benchmarks/results/extrapolation.json.
 
-    PYTHONPATH=src python benchmarks/bench_extrapolation.py [--forms] [--quick]
+    PYTHONPATH=src python benchmarks/bench_extrapolation.py [--forms] [--loss-to-loss]
 """
 
 from __future__ import annotations
@@ -43,6 +43,32 @@ def _summary(name: str, ex: object) -> dict:
             "backtest_coverage": cal.coverage, "backtest_old_coverage": cal.old_coverage}
 
 
+def loss_to_loss(n_joint: int = 100) -> list[dict]:
+    """Gadre et al., C4 validation -> Penn Treebank loss, fitted without the top decade of compute:
+    held-out coverage of the old (E fixed) and the joint-bootstrap intervals."""
+    from occamlab.scaling import fit_loss_to_loss, load_dataset
+
+    gadre, out = load_dataset("gadre2024"), []
+    for corpus in ("c4_original", "rpj", "rw_original"):
+        df = gadre[gadre["dataset"] == corpus].reset_index(drop=True)
+        test = (df["C"] > df["C"].max() / 10).to_numpy()
+        kw = dict(x="loss_c4_val", y="loss_paloma_ptb", n="params", d="tokens")
+        old = fit_loss_to_loss(df[~test], **kw)  # type: ignore[arg-type]
+        new = fit_loss_to_loss(df[~test], joint=n_joint, **kw)  # type: ignore[arg-type]
+        xs, ys = df["loss_c4_val"][test].to_numpy(), df["loss_paloma_ptb"][test].to_numpy()
+        row: dict = {"case": f"loss-to-loss gadre2024 {corpus}", "n_held_out": int(test.sum())}
+        for name, res, kind in (("old_law", old, "law"), ("old_observation", old, "observation"),
+                                ("joint_observation", new, "observation")):
+            p = res.predict(xs, kind=kind)
+            lo, hi, v = np.array(p.lower), np.array(p.upper), np.array(p.value)
+            row[f"{name}_covered"] = ((lo <= ys) & (ys <= hi)).tolist()
+            row[f"{name}_half_width"] = ((hi - lo) / (2 * v)).tolist()
+        row["abs_rel_error"] = np.abs(v / ys - 1).tolist()
+        print(json.dumps(row))
+        out.append(row)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from occamlab.experiments.published_fits import TUNED, _select
     from occamlab.scaling import Chinchilla, Kaplan, extrapolation_check, load_dataset
@@ -51,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--forms", action="store_true", help="also Kaplan+E and coupled Chinchilla")
     ap.add_argument("--out", default="benchmarks/results/extrapolation.json")
+    ap.add_argument("--loss-to-loss", action="store_true", help="also the joint loss-to-loss check")
     args = ap.parse_args(argv)
     forms = (Kaplan(irreducible=True), CoupledChinchilla()) if args.forms else ()
     out, t0 = [], time.time()
@@ -83,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
              "ratio_calibrated": float(np.median(pooled["half_widths"])) / med_err}
     print(json.dumps(gadre))
     out.append(gadre)
+    if args.loss_to_loss:
+        out += loss_to_loss()
     Path(args.out).write_text(json.dumps({"cases": out, "seconds": time.time() - t0}, indent=1))
     return 0
 
