@@ -1,8 +1,8 @@
 """Backtests of a law on the user's own data: refit below successive cut-offs of a scale, predict
 the runs above each.
 
-A *model* is what is refitted: a law form with the options of :func:`fit` (:class:`FormModel`),
-or the two-stage loss-to-loss pipeline (:class:`LossToLossModel`). A backtest at cut-off ``c``
+A *model* is what is refitted (the :class:`Model` protocol): a law form with the options of
+:func:`fit` (:class:`FormModel`, the one built in). A backtest at cut-off ``c``
 fits the model to the runs whose scale (model size, or training compute) is at most ``c`` and
 predicts every run above it. Each prediction ``i`` of backtest ``j`` gives
 
@@ -12,7 +12,8 @@ predicts every run above it. Each prediction ``i`` of backtest ``j`` gives
 
 with ``law_sd`` the law's parameter uncertainty at the point (Hessian delta method, or bootstrap)
 and ``noise_sd`` the robust scale of the fit's residuals, both in log units. Nothing above a
-cut-off enters its fit; :mod:`occamlab.scaling._calibrate` turns the pairs into an error model.
+cut-off enters its fit; :mod:`occamlab.scaling._error_model` turns the pairs into an error model
+and :mod:`occamlab.scaling._calibrate` into calibrated intervals.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ import numpy as np
 
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, check_seed
+from occamlab.scaling._backtest import FitOptions
 from occamlab.scaling._calibrate import CalibratedExtrapolation, calibrate_extrapolation
 from occamlab.scaling._data import column
-from occamlab.scaling._fit import fit
 from occamlab.scaling._forms import LawForm
 from occamlab.scaling._result import FitResult
 
@@ -99,27 +99,7 @@ class ExtrapolationResult(Rendered):
         return out + (self.calibration._tables() if self.calibration is not None else [])
 
 
-@dataclass(frozen=True)
-class _FitOptions:
-    """The options of :func:`fit` that the extrapolation checks pass on to every refit."""
-
-    target: str
-    columns: Mapping[str, str] | None
-    loss_fn: str
-    delta: float
-    starts: Sequence[Sequence[float]] | Sequence[Mapping[str, float]] | None
-    fixed: Mapping[str, float] | None
-    bootstrap: int
-    level: float
-    seed: int
-
-    def fit(self, form: LawForm, data: Any) -> FitResult:
-        return fit(form, data, target=self.target, columns=self.columns, loss_fn=self.loss_fn,
-                   delta=self.delta, starts=self.starts, fixed=self.fixed, bootstrap=self.bootstrap,
-                   level=self.level, seed=self.seed)
-
-
-def _predict_holdout(form: LawForm, train: Any, test: Any, options: _FitOptions
+def _predict_holdout(form: LawForm, train: Any, test: Any, options: FitOptions
                      ) -> tuple[FitResult, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit on ``train``; observed values, predictions and observation intervals on ``test``."""
     res = options.fit(form, train)
@@ -201,7 +181,7 @@ def extrapolation_check(
     seed : int
         Seed of the fits' bootstrap resampling (non-negative integer).
     """
-    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
+    options = FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     scale = column(data, by, role="scale to hold out")
     values = np.unique(scale)
     if not 1 <= n_holdout < len(values) - 1:
@@ -267,7 +247,7 @@ def leave_one_group_out(
     seed : int
         Seed of the fits' bootstrap resampling (non-negative integer).
     """
-    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
+    options = FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     labels = column(data, group, role="group")
     parts = []
     for v in np.unique(labels):
