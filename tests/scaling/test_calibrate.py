@@ -123,8 +123,11 @@ def test_held_out_losses_do_not_move_their_predictions() -> None:
                 & (np.array(ex.observed) <= np.array(ex.calibrated_upper))))
 
 
-def test_nested_coverage_uses_earlier_backtests_only() -> None:
+def test_nested_coverage_uses_earlier_backtests_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cal = calibrate_extrapolation(PowerLaw(), bent_sweep(5), by="x")
+    png = tmp_path / "backtests.png"
+    cal.plot(str(png))
+    assert png.stat().st_size > 10_000
     lo = np.array(cal.bt_lower)
     first = np.array(cal.bt_cutoff) == cal.cutoffs[0]
     assert np.all(np.isnan(lo[first])) and np.all(np.isfinite(lo[~first]))
