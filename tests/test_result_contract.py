@@ -114,6 +114,15 @@ def _extrapolation() -> Any:
                                starts=STARTS)
 
 
+def _calibrated() -> Any:
+    from occamlab.scaling import PowerLaw, calibrate_extrapolation
+
+    x = np.repeat(np.geomspace(1e6, 1e10, 9), 2)
+    u = np.log(x / 1e6)
+    return calibrate_extrapolation(PowerLaw(), {"x": x, "loss": 2.0 + 40.0 * np.exp(-(0.3 - 0.005 * u) * u)},
+                                   by="x", forms=[PowerLaw(saturating=False)], n_cutoffs=3)
+
+
 def _chinchilla_report() -> Any:
     from occamlab.scaling import fit_chinchilla
 
@@ -296,6 +305,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.scaling._isoflop.IsoflopResult": _isoflop,
     "occamlab.scaling._loss_to_loss.LossToLossResult": _loss_to_loss,
     "occamlab.scaling._extrapolate.ExtrapolationResult": _extrapolation,
+    "occamlab.scaling._calibrate.CalibratedExtrapolation": _calibrated,
     "occamlab.slt._llc.LLCResult": _llc,
     "occamlab.slt._sequence.LLCTrajectory": _trajectory,
     "occamlab.slt._calibrate.CalibrationResult": _calibration,

@@ -34,7 +34,8 @@ def test_fit_chinchilla_json_contract(chinchilla_csv: Path, tmp_path: Path, caps
                "--json", str(out), "--plot", str(png)])
     assert rc == 0
     report = json.loads(out.read_text())
-    assert set(report) == {"fit", "allocation", "extrapolation"} and report["extrapolation"] is None
+    assert set(report) == {"fit", "allocation", "extrapolation", "calibration", "extrapolated"}
+    assert report["extrapolation"] is None and report["calibration"] is None
     d = report["fit"]
     for key in ("form", "params", "ci", "level", "objective", "n_points", "converged", "warnings"):
         assert key in d, key
@@ -47,6 +48,24 @@ def test_fit_chinchilla_json_contract(chinchilla_csv: Path, tmp_path: Path, caps
     assert len(a["compute"]) == len(a["tokens_per_param"]) == len(a["tokens_per_param_ci"]) == 6
     assert png.stat().st_size > 10_000
     assert "Fit: L = E + A / N^alpha" in capsys.readouterr().out
+
+
+def test_fit_chinchilla_extrapolate_to(chinchilla_csv: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "fit.json"
+    rc = main(["fit", "chinchilla", str(chinchilla_csv), "--n", "params", "--d", "tokens",
+               "--extrapolate-to", "1e24", "--forms", "", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Calibrated extrapolation of the loss (chinchilla)" in text and "Backtests of" in text
+    report = json.loads(out.read_text())
+    cal, pred = report["calibration"], report["extrapolated"]
+    assert cal["by"] == "__C" and cal["n_backtests"] >= 2 and cal["forms"] == ["chinchilla"]
+    assert pred["lower"][0] < pred["value"][0] < pred["upper"][0]
+    assert 6 * pred["inputs"]["N"][0] * pred["inputs"]["D"][0] == pytest.approx(1e24)
+    assert main(["fit", "chinchilla", str(chinchilla_csv), "--n", "params", "--d", "tokens",
+                 "--extrapolate-to", "1e24", "--forms", "kaplan-irreducble"]) == 2
+    assert "did you mean 'kaplan-irreducible'" in capsys.readouterr().err
 
 
 def test_fit_chinchilla_from_flops_to_stdout(chinchilla_csv: Path, capsys: pytest.CaptureFixture) -> None:

@@ -17,7 +17,11 @@ EXAMPLES = {
   occam fit chinchilla porian.csv --n n --flops flops --loss loss      # D = C / (6 N)
 JSON keys: fit {form, params {E, A, B, alpha, beta}, ci {name: [lo, hi]}, level, objective (mean
 Huber loss of the log residuals at the optimum), n_points, converged, warnings, ...}, allocation
-{compute, n_opt, d_opt, tokens_per_param, ... with *_ci intervals, a, b}, extrapolation (--holdout).""",
+{compute, n_opt, d_opt, tokens_per_param, ... with *_ci intervals, a, b}, extrapolation (--holdout),
+calibration and extrapolated (--extrapolate-to).
+  occam fit chinchilla runs.csv --n params --d tokens --extrapolate-to 1e22 --extrapolate-to 1e23
+prints the loss at compute C (FLOPs, at the compute-optimal N and D) with an interval calibrated by
+backtests along C = 6 N D (refit below successive compute cut-offs, predict the runs above).""",
     "isoflop": """example:
   occam fit isoflop porian.csv --n n --flops flops --loss loss --json isoflop.json --plot isoflop.png""",
     "power-law": """example:
@@ -29,7 +33,8 @@ The first table holds from-scratch runs on the target data (several D per model 
 fine-tuned runs (N, fine-tuning tokens, loss); D_T = k D_F^alpha N^beta is fitted (Hernandez et al.).""",
     "loss-to-loss": """example:
   occam fit loss-to-loss models.csv --n params --d tokens --x loss_c4_val --y loss_paloma_ptb
-Rows are models paired by (N, D); E_x and E_y come from Chinchilla fits of each loss.""",
+Rows are models paired by (N, D); E_x and E_y come from Chinchilla fits of each loss; --joint B
+bootstraps over models refitting E_x, E_y, K and kappa together (intervals that carry every stage).""",
     "downstream": """example:
   occam fit downstream models.csv --x C --metric-prefix task_ --json verdicts.json
 Verdicts: predictable, noisy, non-monotone, inverse, breakthrough (Lourie et al. 2025).""",
@@ -50,6 +55,11 @@ def register(sub: Any) -> None:
     _common_fit_options(c)
     c.add_argument("--holdout", type=int, default=0, metavar="K",
                    help="also fit without the K largest model sizes and report the extrapolation error")
+    c.add_argument("--extrapolate-to", type=float, action="append", default=[], metavar="C",
+                   help="training compute (FLOPs): print the loss there with a backtest-calibrated "
+                        "interval (repeatable)")
+    c.add_argument("--forms", default="kaplan-irreducible,coupled-chinchilla", metavar="NAMES",
+                   help="other candidate forms of the calibration, comma-separated ('' for none)")
     c.set_defaults(func=_chinchilla)
 
     i = kinds.add_parser("isoflop", help="Approach 2: isoFLOP parabolas, N_opt ~ C^a",
@@ -93,6 +103,8 @@ def register(sub: Any) -> None:
     ll.add_argument("--x", required=True, metavar="COL")
     ll.add_argument("--y", required=True, metavar="COL")
     ll.add_argument("--bootstrap", type=int, default=0, metavar="K")
+    ll.add_argument("--joint", type=int, default=0, metavar="B",
+                    help="bootstrap over models refitting E_x, E_y, K and kappa together")
     ll.add_argument("--seed", type=int, default=0)
     add_json_option(ll)
     ll.set_defaults(func=_loss_to_loss)
@@ -144,7 +156,8 @@ def _chinchilla(args: Any) -> int:
     res = fit_chinchilla(_load(args.data), n=args.n, d=args.d, flops=args.flops, loss=args.loss,
                          loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap,
                          groups=args.group_by, holdout=args.holdout, seed=args.seed,
-                         source=args.data)
+                         extrapolate_to=args.extrapolate_to or None,
+                         forms=[f.strip() for f in args.forms.split(",") if f.strip()], source=args.data)
     if args.plot:
         res.fit.plot(args.plot)
     return _finish(res, args)
@@ -185,7 +198,8 @@ def _loss_to_loss(args: Any) -> int:
     from occamlab.scaling import fit_loss_to_loss
 
     res = fit_loss_to_loss(_load(args.data), x=args.x, y=args.y, n=args.n, d=args.d,
-                           bootstrap=args.bootstrap, seed=args.seed, source=args.data)
+                           bootstrap=args.bootstrap, joint=args.joint, seed=args.seed,
+                           source=args.data)
     return _finish(res, args)
 
 

@@ -74,11 +74,16 @@ def _extrapolation_table(results: dict[str, Any]) -> Table:
         rows.append([_name(task, results), fmt(ex["held_out_N"]), ex["n_points"],
                      f"{100 * ex['mean_abs_relative_error']:.2f}%",
                      f"{100 * ex['max_abs_relative_error']:.2f}%",
-                     f"{100 * ex['coverage']:.0f}%"])
+                     f"{100 * ex['coverage']:.0f}%",
+                     "-" if ex.get("calibrated_coverage") is None
+                     else f"{100 * ex['calibrated_coverage']:.0f}%"])
     return Table("Extrapolation: fitted without the largest model, predicting its runs",
                  ["task", "held-out N", "points", "mean |error|", "max |error|",
-                  "inside the 95% observation interval"], rows,
-                 ["error = (predicted - measured) / measured loss"])
+                  "inside the 95% observation interval", "inside the 95% calibrated interval"],
+                 rows, ["error = (predicted - measured) / measured loss",
+                        "calibrated: the observation interval widened by the error that "
+                        "backtests on the smaller models measured at the same distance; '-' "
+                        "where they have too few sizes to backtest"])
 
 
 def _truth_figure(results: dict[str, Any]) -> Figure | None:

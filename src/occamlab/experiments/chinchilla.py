@@ -228,13 +228,19 @@ def _fit_task(config: Config, df: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         res["a_approach2"] = estimate(None, None, error=str(exc))
     sizes = sorted(set(df["N"]))
     if len(sizes) >= 4:
-        ex = extrapolation_check(Chinchilla(), df, by="N", n_holdout=1, target="loss",
-                                 columns=cols)
+        try:  # intervals calibrated by backtests on the smaller models, where they allow it
+            ex = extrapolation_check(Chinchilla(), df, by="N", n_holdout=1, target="loss",
+                                     columns=cols, calibrate=True)
+        except ConfigError:
+            ex = extrapolation_check(Chinchilla(), df, by="N", n_holdout=1, target="loss",
+                                     columns=cols)
         objs["extrapolation"] = ex
         res["extrapolation"] = {"held_out_N": sizes[-1], "n_points": len(ex.observed),
                                 "mean_abs_relative_error": ex.mean_abs_relative_error,
                                 "max_abs_relative_error": ex.max_abs_relative_error,
-                                "coverage": ex.coverage, "level": ex.level}
+                                "coverage": ex.coverage, "level": ex.level,
+                                "calibrated_coverage": (ex.calibrated_coverage
+                                                        if ex.calibration is not None else None)}
     return res, objs
 
 

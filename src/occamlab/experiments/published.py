@@ -90,7 +90,10 @@ def _chinchilla_results(ch: Any) -> dict[str, Any]:
         out["extrapolation"] = {"held_out": sorted(set(ex.groups)), "n_points": len(ex.observed),
                                 "mean_abs_relative_error": ex.mean_abs_relative_error,
                                 "max_abs_relative_error": ex.max_abs_relative_error,
-                                "coverage": ex.coverage}
+                                "coverage": ex.coverage,
+                                "calibrated_coverage": (ex.calibrated_coverage
+                                                        if ex.calibration is not None else None),
+                                "median_half_width": list(ex.median_half_width)}
     return out
 
 

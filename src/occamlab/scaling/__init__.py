@@ -28,6 +28,7 @@ from occamlab.scaling._allocation import (
     tokens_from_flops,
 )
 from occamlab.scaling._bundled import DATASETS, load_dataset
+from occamlab.scaling._calibrate import CalibratedExtrapolation, calibrate_extrapolation
 from occamlab.scaling._chinchilla import ChinchillaReport, fit_chinchilla
 from occamlab.scaling._data import column, read_table
 from occamlab.scaling._downstream import (
@@ -56,14 +57,19 @@ from occamlab.scaling._forms import (
     Transfer,
     get_form,
 )
+from occamlab.scaling._forms_nd import CoupledChinchilla
 from occamlab.scaling._isoflop import IsoflopResult, fit_isoflop
 from occamlab.scaling._loss_to_loss import LossToLossResult, fit_loss_to_loss
-from occamlab.scaling._plot import plot_extrapolation, plot_fit, plot_isoflop
+from occamlab.scaling._plot import plot_backtests, plot_extrapolation, plot_fit, plot_isoflop
 from occamlab.scaling._result import FitResult, Prediction
 from occamlab.scaling._transfer import TransferResult, effective_data_transferred, fit_transfer
 
 __all__ = [
     "Allocation",
+    "CalibratedExtrapolation",
+    "calibrate_extrapolation",
+    "CoupledChinchilla",
+    "plot_backtests",
     "ChinchillaReport",
     "fit_chinchilla",
     "DownstreamResult",

@@ -7,6 +7,7 @@ prediction intervals. ``leave_one_group_out`` refits without each group in turn.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,9 @@ import numpy as np
 
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError, check_seed
+from occamlab.scaling._backtest import FitOptions
+from occamlab.scaling._calibrate import CalibratedExtrapolation, calibrate_extrapolation
 from occamlab.scaling._data import column
-from occamlab.scaling._fit import fit
 from occamlab.scaling._forms import LawForm
 from occamlab.scaling._result import FitResult
 
@@ -40,6 +42,23 @@ class ExtrapolationResult(Rendered):
     level: float
     mode: str  # "holdout-largest" or "leave-one-group-out"
     fits: tuple[FitResult, ...]
+    # with calibrate=True: the intervals calibrated by backtests on the training runs only
+    calibration: CalibratedExtrapolation | None = None
+    calibrated_predicted: tuple[float, ...] = ()  # the chosen form's (``calibration.form``)
+    calibrated_lower: tuple[float, ...] = ()
+    calibrated_upper: tuple[float, ...] = ()
+    calibrated_coverage: float = float("nan")
+
+    @property
+    def median_half_width(self) -> tuple[float, float]:
+        """Median relative half-width ``(upper - lower) / (2 y_hat)`` of the old and (NaN without
+        calibration) the calibrated intervals."""
+        pred = np.array(self.predicted)
+        old = float(np.median((np.array(self.upper) - np.array(self.lower)) / (2 * pred)))
+        if not self.calibrated_lower:
+            return old, float("nan")
+        new = (np.array(self.calibrated_upper) - np.array(self.calibrated_lower)) / (2 * pred)
+        return old, float(np.median(new))
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -58,38 +77,29 @@ class ExtrapolationResult(Rendered):
             idx = [i for i, v in enumerate(self.groups) if v == g]
             err = np.abs(np.array(self.relative_error)[idx])
             inside = [self.lower[i] <= self.observed[i] <= self.upper[i] for i in idx]
-            rows.append([g, len(idx), float(err.mean()), float(err.max()), float(np.mean(inside))])
+            row = [g, len(idx), float(err.mean()), float(err.max()), float(np.mean(inside))]
+            if self.calibrated_lower:
+                row.append(float(np.mean([self.calibrated_lower[i] <= self.observed[i]
+                                          <= self.calibrated_upper[i] for i in idx])))
+            rows.append(row)
         pct = f"{100 * self.level:g}%"
-        return [Table(f"Extrapolation check ({self.mode}, by {self.by})",
-                      [f"held-out {self.by}", "points", "mean |rel. error|", "max |rel. error|",
-                       f"inside {pct} interval"], rows,
-                      [f"overall: mean |relative error| {self.mean_abs_relative_error:.4g}, "
-                       f"max {self.max_abs_relative_error:.4g}, interval coverage {self.coverage:.3g}",
-                       "intervals are for a new measurement: the law's uncertainty plus the residual "
-                       "noise of the fit"])]
+        heads = [f"held-out {self.by}", "points", "mean |rel. error|", "max |rel. error|",
+                 f"inside {pct} interval"]
+        notes = [f"overall: mean |relative error| {self.mean_abs_relative_error:.4g}, "
+                 f"max {self.max_abs_relative_error:.4g}, interval coverage {self.coverage:.3g}",
+                 "intervals are for a new measurement: the law's uncertainty plus the residual "
+                 "noise of the fit"]
+        if self.calibration is not None:
+            heads.append(f"inside calibrated {pct}")
+            old_w, new_w = self.median_half_width
+            notes += [f"calibrated coverage {self.calibrated_coverage:.3g}; median relative "
+                      f"half-width: old {old_w:.3g}, calibrated {new_w:.3g}",
+                      f"calibrated intervals: {self.calibration.method} (training runs only)"]
+        out = [Table(f"Extrapolation check ({self.mode}, by {self.by})", heads, rows, notes)]
+        return out + (self.calibration._tables() if self.calibration is not None else [])
 
 
-@dataclass(frozen=True)
-class _FitOptions:
-    """The options of :func:`fit` that the extrapolation checks pass on to every refit."""
-
-    target: str
-    columns: Mapping[str, str] | None
-    loss_fn: str
-    delta: float
-    starts: Sequence[Sequence[float]] | Sequence[Mapping[str, float]] | None
-    fixed: Mapping[str, float] | None
-    bootstrap: int
-    level: float
-    seed: int
-
-    def fit(self, form: LawForm, data: Any) -> FitResult:
-        return fit(form, data, target=self.target, columns=self.columns, loss_fn=self.loss_fn,
-                   delta=self.delta, starts=self.starts, fixed=self.fixed, bootstrap=self.bootstrap,
-                   level=self.level, seed=self.seed)
-
-
-def _predict_holdout(form: LawForm, train: Any, test: Any, options: _FitOptions
+def _predict_holdout(form: LawForm, train: Any, test: Any, options: FitOptions
                      ) -> tuple[FitResult, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit on ``train``; observed values, predictions and observation intervals on ``test``."""
     res = options.fit(form, train)
@@ -135,12 +145,19 @@ def extrapolation_check(
     fixed: Mapping[str, float] | None = None,
     bootstrap: int = 0,
     level: float = 0.95,
+    calibrate: bool = False,
+    forms: Sequence[LawForm] = (),
+    n_cutoffs: int = 5,
+    min_train_fraction: float = 0.3,
     seed: int = 0,
 ) -> ExtrapolationResult:
     """Fit on all but the ``n_holdout`` largest values of column ``by``; predict those.
 
     For each held-out point ``i``: relative error ``(y_hat_i - y_i) / y_i``, and whether ``y_i`` lies
-    in the observation interval (the law's uncertainty plus the residual noise).
+    in the observation interval (the law's uncertainty plus the residual noise). With
+    ``calibrate=True`` also the intervals of :func:`calibrate_extrapolation` made from the
+    training runs alone (backtests along ``by`` below the held-out values): the held-out points
+    never set their own width.
 
     Parameters
     ----------
@@ -156,10 +173,15 @@ def extrapolation_check(
         Form input name -> column name, as in :func:`fit`.
     loss_fn, delta, starts, fixed, bootstrap, level
         Passed to every :func:`fit` (``loss_fn``: the robust loss function, "huber" or "lsq").
+    calibrate : bool
+        Also calibrate extrapolation intervals by backtests on the training runs.
+    forms, n_cutoffs, min_train_fraction
+        Passed to :func:`calibrate_extrapolation` (candidate forms besides ``form``, most
+        backtests, least share of the training runs below a cut-off).
     seed : int
         Seed of the fits' bootstrap resampling (non-negative integer).
     """
-    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
+    options = FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     scale = column(data, by, role="scale to hold out")
     values = np.unique(scale)
     if not 1 <= n_holdout < len(values) - 1:
@@ -170,7 +192,27 @@ def extrapolation_check(
     res, obs, pred, lo, hi = _predict_holdout(form, _subset(data, ~test), _subset(data, test), options)
     parts = [(float(v), res, obs[scale[test] == v], pred[scale[test] == v], lo[scale[test] == v],
               hi[scale[test] == v]) for v in values[-n_holdout:]]
-    return _collect(by, parts, res.level, "holdout-largest")
+    out = _collect(by, parts, res.level, "holdout-largest")
+    if not calibrate:
+        return out
+    if fixed:
+        raise ConfigError("extrapolation_check: calibrate=True does not take fixed parameters")
+    cal = calibrate_extrapolation(form, _subset(data, ~test), by=by, forms=forms, target=target,
+                                  columns=columns, level=level, n_cutoffs=n_cutoffs,
+                                  min_train_fraction=min_train_fraction, loss_fn=loss_fn,
+                                  delta=delta, starts=starts, bootstrap=bootstrap, seed=seed)
+    held = _subset(data, test)
+    # ordered as the parts: by held-out value, then row order
+    order = np.concatenate([np.flatnonzero(scale[test] == v) for v in values[-n_holdout:]])
+    cols = dict(columns or {})
+    chosen = next(f for f in (form, *forms) if f.name == cal.form)
+    inputs = {k: column(held, cols.get(k, k))[order] for k in chosen.inputs}
+    cp = cal.predict(scale=scale[test][order], form=chosen, **inputs)
+    obs = np.array(out.observed)
+    lo, hi = np.array(cp.lower), np.array(cp.upper)
+    return dataclasses.replace(out, calibration=cal, calibrated_predicted=cp.value,
+                               calibrated_lower=cp.lower, calibrated_upper=cp.upper,
+                               calibrated_coverage=float(np.mean((lo <= obs) & (obs <= hi))))
 
 
 def leave_one_group_out(
@@ -205,7 +247,7 @@ def leave_one_group_out(
     seed : int
         Seed of the fits' bootstrap resampling (non-negative integer).
     """
-    options = _FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
+    options = FitOptions(target, columns, loss_fn, delta, starts, fixed, bootstrap, level, check_seed(seed))
     labels = column(data, group, role="group")
     parts = []
     for v in np.unique(labels):

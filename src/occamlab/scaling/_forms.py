@@ -117,7 +117,8 @@ class LawForm(abc.ABC):
         """Internal parameters (..., P) -> natural values (..., P)."""
         theta = np.asarray(theta, dtype=float)
         logmask = np.array([p.log for p in self.params])
-        return np.where(logmask, np.exp(np.where(logmask, theta, 0.0)), theta)
+        with np.errstate(over="ignore"):  # an interval end beyond 1e308 is inf, not an error
+            return np.where(logmask, np.exp(np.where(logmask, theta, 0.0)), theta)
 
     def internal_bounds(self) -> tuple[Array, Array]:
         b = [p.internal_bounds() for p in self.params]
@@ -255,32 +256,57 @@ class Chinchilla(LawForm):
 
 @dataclass(frozen=True)
 class Kaplan(LawForm):
-    """Kaplan et al. (2020): ``L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D``."""
+    """Kaplan et al. (2020): ``L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D``.
 
-    name = "kaplan"
-    formula = "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
+    ``irreducible=True`` adds an irreducible loss, ``L = E + [...]^alpha_D`` (name
+    ``kaplan-irreducible``), fitted as ``ln L = LSE(e, alpha_D LSE((alpha_N/alpha_D)(ln N_c - ln N),
+    ln D_c - ln D))``: Kaplan's data term depends on model size through the bracket, which is what
+    makes it a different extrapolation from Chinchilla's sum of separate terms.
+    """
+
+    irreducible: bool = False
     inputs = ("N", "D")
     space = "log"
 
     @property
+    def name(self) -> str:  # type: ignore[override]
+        return "kaplan-irreducible" if self.irreducible else "kaplan"
+
+    @property
+    def formula(self) -> str:  # type: ignore[override]
+        bracket = "[(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
+        return f"L = E + {bracket}" if self.irreducible else f"L = {bracket}"
+
+    @property
     def params(self) -> tuple[Param, ...]:
-        return (
+        ps = (
             Param("N_c", 0.0, math.inf, log=True, description="critical model size"),
             Param("D_c", 0.0, math.inf, log=True, description="critical data size"),
             Param("alpha_N", 1e-4, 10.0, description="model-size exponent"),
             Param("alpha_D", 1e-4, 10.0, description="data exponent"),
         )
+        if self.irreducible:
+            return (Param("E", 0.0, math.inf, log=True, description="irreducible loss"), *ps)
+        return ps
 
     def prepare(self, inputs: Mapping[str, Array]) -> dict[str, Array]:
         return {"lnN": np.log(np.asarray(inputs["N"], float)), "lnD": np.log(np.asarray(inputs["D"], float))}
 
     def value(self, theta: Array, prep: Mapping[str, Array]) -> Array:
-        lnc, lnd, an, ad = (theta[:, i : i + 1] for i in range(4))
+        k = 1 if self.irreducible else 0
+        lnc, lnd, an, ad = (theta[:, k + i : k + i + 1] for i in range(4))
         u = np.stack([(an / ad) * (lnc - prep["lnN"]), lnd - prep["lnD"]], axis=-1)
-        return ad * _lse_grad(u)[0]
+        val = ad * _lse_grad(u)[0]
+        if not self.irreducible:
+            return val
+        return _lse_grad(np.stack([np.broadcast_to(theta[:, 0:1], val.shape), val], axis=-1))[0]
 
     def _grid_axes(self, inputs: Mapping[str, Array], y: Array) -> list[Any]:
-        return [[20.0, 25.0, 30.0, 35.0], [20.0, 25.0, 30.0, 35.0], [0.05, 0.1, 0.3], [0.05, 0.1, 0.3]]
+        if not self.irreducible:
+            return [[20.0, 25.0, 30.0, 35.0], [20.0, 25.0, 30.0, 35.0], [0.05, 0.1, 0.3], [0.05, 0.1, 0.3]]
+        ly = float(np.log(np.min(y)))
+        return [[ly - 2.0, ly - 1.0, ly - 0.3], [10.0, 15.0, 20.0, 25.0, 30.0],
+                [10.0, 15.0, 20.0, 25.0, 30.0], [0.1, 0.3, 0.6], [0.1, 0.3, 0.6]]
 
 
 @dataclass(frozen=True)
@@ -576,6 +602,8 @@ class CustomForm(LawForm):
 FORMS: dict[str, Callable[[], LawForm]] = {
     "chinchilla": Chinchilla,
     "kaplan": Kaplan,
+    "kaplan-irreducible": lambda: Kaplan(irreducible=True),
+    "coupled-chinchilla": lambda: _coupled_chinchilla(),
     "power-law": PowerLaw,
     "pure-power-law": lambda: PowerLaw(saturating=False),
     "transfer": Transfer,
@@ -583,6 +611,12 @@ FORMS: dict[str, Callable[[], LawForm]] = {
     "saturating-exp": SaturatingExp,
     "sigmoid": Sigmoid,
 }
+
+
+def _coupled_chinchilla() -> LawForm:
+    from occamlab.scaling._forms_nd import CoupledChinchilla  # its own module; imported here lazily
+
+    return CoupledChinchilla()
 
 
 def get_form(name: str, **kwargs: Any) -> LawForm:

@@ -121,3 +121,36 @@ def plot_extrapolation(result: Any, path: str | None = None) -> Any:
                  fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_backtests(result: Any, path: str | None = None) -> Any:
+    """Backtest error ``ln y_hat - ln y`` against distance (decades beyond the largest fitted
+    run), one colour per cut-off, with the calibrated band ``+- z sqrt(k^2 d^(2p))`` (the
+    extrapolation term alone; each point's own law and noise spread come on top).
+
+    ``result`` is a :class:`CalibratedExtrapolation`; with ``path`` the figure is saved there and
+    closed. Returns the matplotlib figure.
+    """
+    from scipy import stats
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    cut = np.array(result.bt_cutoff)
+    d = np.array(result.bt_distance)
+    e = np.log(np.array(result.bt_predicted) / np.array(result.bt_observed))
+    for c in result.cutoffs:
+        m = cut == c
+        ax.plot(d[m], e[m], "o", ms=3.5, alpha=0.8, label=f"cut-off {c:.3g}")
+    grid = np.linspace(0.0, max(float(d.max()), 1e-3) * 1.05, 100)
+    z = stats.norm.ppf(0.5 + result.level / 2)
+    band = z * result.growth * np.where(grid > 0, grid**result.power, 0.0)
+    ax.fill_between(grid, -band, band, color="0.8", alpha=0.6,
+                    label=f"{100 * result.level:g}% extrapolation term")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xlabel(f"decades of {result.by} beyond the largest fitted run")
+    ax.set_ylabel(f"ln predicted - ln observed ({result.target})")
+    ax.set_title(f"Backtests of {result.form}: coverage {result.coverage:.2f} "
+                 f"(old {result.old_coverage:.2f})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

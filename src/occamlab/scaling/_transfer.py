@@ -40,6 +40,10 @@ class TransferResult(Rendered):
     scratch: Mapping[str, FitResult]  # model size (as text) -> its from-scratch L(D) fit
     law: FitResult | None
     warnings: tuple[str, ...]
+    # the from-scratch law's uncertainty carried into D_T: percentile interval per run over
+    # draws of each size's L(D) parameters (its bootstrap, or Gaussian draws from its Hessian)
+    d_t_lower: tuple[float, ...] = ()
+    d_t_upper: tuple[float, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -48,11 +52,17 @@ class TransferResult(Rendered):
         return self.law is not None and self.law.valid and not self.warnings
 
     def _tables(self) -> list[Table]:
-        rows = [[n, f, lf, de, dt, fr, u] for n, f, lf, de, dt, fr, u in zip(
-            self.n, self.d_f, self.loss_ft, self.d_e, self.d_t, self.fraction, self.used, strict=True)]
+        lo = self.d_t_lower or (float("nan"),) * len(self.n)
+        hi = self.d_t_upper or (float("nan"),) * len(self.n)
+        rows = [[n, f, lf, de, dt, a, b, fr, u] for n, f, lf, de, dt, a, b, fr, u in zip(
+            self.n, self.d_f, self.loss_ft, self.d_e, self.d_t, lo, hi, self.fraction, self.used,
+            strict=True)]
         out = [Table("Effective data transferred", ["N", "D_F", "fine-tuned loss", "D_E", "D_T",
+                                                    "D_T 95% lower", "D_T 95% upper",
                                                     "D_T/(D_F+D_T)", "in fit"], rows,
-                     [f"warning: {w}" for w in self.warnings])]
+                     ["D_T interval: the from-scratch law's parameter uncertainty carried through "
+                      "D_E = (A / (L_ft - E))^(1/alpha)"]
+                     + [f"warning: {w}" for w in self.warnings])]
         if self.law is not None:
             out += self.law._tables()
         return out
@@ -67,6 +77,28 @@ def effective_data_transferred(scratch: FitResult, loss_ft: Any, d_f: Any) -> np
     with np.errstate(divide="ignore", invalid="ignore"):
         d_e = np.where(loss_ft > E, (p["A"] / (loss_ft - E)) ** (1.0 / p["alpha"]), np.inf)
     return d_e - d_f
+
+
+def _d_t_interval(scratch: FitResult, loss_ft: Any, d_f: Any, *, n_draws: int = 2000,
+                  level: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of ``D_T`` over draws of the from-scratch law's parameters: its
+    bootstrap draws, or Gaussian draws from its Hessian covariance (NaN when it has neither)."""
+    lf, df = np.asarray(loss_ft, float), np.asarray(d_f, float)
+    if scratch.bootstrap:
+        theta = np.asarray(scratch.bootstrap)
+    elif scratch.covariance is not None:
+        rng = np.random.default_rng(seed)
+        theta = rng.multivariate_normal(np.asarray(scratch.theta), np.asarray(scratch.covariance),
+                                        size=n_draws, method="eigh")
+    else:
+        nan = np.full(len(lf), np.nan)
+        return nan, nan
+    nat = PowerLaw().to_natural(theta)  # (S, 3): E, A, alpha
+    E, A, al = nat[:, 0:1], nat[:, 1:2], nat[:, 2:3]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d_t = np.where(lf > E, (A / (lf - E)) ** (1.0 / al), np.inf) - df  # (S, n)
+    q = (1 - level) / 2
+    return np.quantile(d_t, q, axis=0), np.quantile(d_t, 1 - q, axis=0)
 
 
 def fit_transfer(
@@ -98,6 +130,7 @@ def fit_transfer(
     scratch: dict[str, FitResult] = {}
     warn: list[str] = []
     d_e = np.full(len(Nf), np.nan)
+    d_lo, d_hi = np.full(len(Nf), np.nan), np.full(len(Nf), np.nan)
     for size in np.unique(Nf):
         m = Ns == size
         if m.sum() < 4:
@@ -107,6 +140,7 @@ def fit_transfer(
         scratch[f"{size:g}"] = r
         mf = Nf == size
         d_e[mf] = effective_data_transferred(r, Lf[mf], Df[mf]) + Df[mf]
+        d_lo[mf], d_hi[mf] = _d_t_interval(r, Lf[mf], Df[mf])
         if r.warnings:
             warn += [f"scratch fit N={size:g}: {w}" for w in r.warnings]
     d_t = d_e - Df
@@ -129,4 +163,5 @@ def fit_transfer(
         n=tuple(map(float, Nf)), d_f=tuple(map(float, Df)), loss_ft=tuple(map(float, Lf)),
         d_e=tuple(map(float, d_e)), d_t=tuple(map(float, d_t)), fraction=tuple(map(float, frac)),
         used=tuple(map(bool, used)), scratch=scratch, law=law, warnings=tuple(warn),
+        d_t_lower=tuple(map(float, d_lo)), d_t_upper=tuple(map(float, d_hi)),
     )
