@@ -11,8 +11,8 @@ by occamlab's own :class:`~occamlab.train.LocalTrainingClient` on a tiny byte-le
 Faults for tests: ``faults[path]`` is a list of HTTP statuses returned (with ``retry-after-ms``)
 before that path succeeds again; ``fail_requests[n]`` fails the n-th forward/backward request
 (counted from 1) with ``(category, message)`` as the service's failed-future answer;
-``fail_models[name]`` fails model creation for that base model with a message. Nothing in
-occamlab is patched.
+``fail_models[name]`` fails model creation for that base model with a message; ``delay`` slows
+every training step. Nothing in occamlab is patched.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -58,6 +59,7 @@ class StandIn:
         self.fail_requests: dict[int, tuple[str, str]] = {}
         self.fail_models: dict[str, str] = {}
         self.n_forward_backward = 0
+        self.delay = 0.0  # seconds added to every training forward/backward request
         self.log: list[tuple[str, dict[str, Any]]] = []
         self.keys_seen: set[str] = set()
         self.server: ThreadingHTTPServer | None = None
@@ -297,6 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
 
                 body: Any = pb.ForwardBackwardRequest()
                 body.ParseFromString(raw)
+                if svc.delay and not body.forward_only:
+                    time.sleep(svc.delay)
                 svc.log.append((path, {"model_id": body.model_id,
                                        "forward_only": body.forward_only}))
             else:
