@@ -148,6 +148,27 @@ def _assert_key_nowhere(root: Path, captured, log: str = "") -> None:
     assert KEY not in captured.out and KEY not in captured.err and KEY not in log
 
 
+def test_one_config_measures_the_same_on_both_backends(standin, tmp_path) -> None:
+    # the stand-in's base model saved as a local checkpoint: local and Tinker runs of one config
+    # (only base_model and training_backend differ) give the same losses, bit for bit
+    from occamlab.train import save_checkpoint
+
+    save_checkpoint(tmp_path / "tiny-16", standin.models["occam/tiny-16"])
+    one = '[axes]\nn_params = [3312.0]\nfinetune_tokens = [512]\nlora_rank = [2]\n'
+    spec = _spec(tmp_path, one)
+    assert _sweep(spec, tmp_path / "tinker", "--set", 'base_model="occam/tiny-16"') == 0
+    assert _sweep(spec, tmp_path / "local", "--set", "training_backend=local",
+                  "--set", f'base_model="{tmp_path / "tiny-16"}"') == 0
+    (t_id,), (l_id,) = RunStore(tmp_path / "tinker").ids(), RunStore(tmp_path / "local").ids()
+    t = RunStore(tmp_path / "tinker").record(t_id).result
+    loc = RunStore(tmp_path / "local").record(l_id).result
+    assert (t["training_backend"], loc["training_backend"]) == ("tinker", "local")
+    assert _losses(tmp_path / "tinker", t_id) == _losses(tmp_path / "local", l_id)
+    assert t["heldout_nll"] == loc["heldout_nll"] and t["heldout_nll_se"] == loc["heldout_nll_se"]
+    for k in ("tokens_trained", "tokens_evaluated", "finetune_tokens", "heldout_tokens"):
+        assert t[k] == loc[k]
+
+
 def test_rate_limits_and_server_errors_are_retried(standin, tmp_path) -> None:
     one = '[axes]\nbase_model = ["occam/tiny-8"]\nn_params = [888.0]\nfinetune_tokens = [512]\n'
     spec = _spec(tmp_path, one)

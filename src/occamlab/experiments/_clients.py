@@ -64,7 +64,8 @@ class RunState:
         except FileNotFoundError:
             return None
         except ValueError as exc:
-            raise DataError(f"{p}: not valid JSON ({exc}); delete it to start the run afresh")
+            raise DataError(f"{p}: not valid JSON ({exc}); delete it to start the run "
+                            "afresh") from None
         return doc if isinstance(doc, dict) else None
 
     def resume_point(self) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ tokenizer (not at hand before a run: it comes from the service) the plan estimat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,10 @@ from ._lora_data import BYTES_PER_TOKEN_GUESS
 __all__ = ["token_plan", "corpus_size", "SweepPlan", "build_plan"]
 
 
+@functools.lru_cache(maxsize=64)
 def corpus_size(spec: str, max_bytes: int | None) -> int | None:
-    """Bytes of the corpus a run reads (its first ``max_bytes``), ``None`` if unknown here."""
+    """Bytes of the corpus a run reads (its first ``max_bytes``), ``None`` if unknown here
+    (cached: listing a corpus's files walks a folder tree, once per sweep is enough)."""
     from occamlab.train import corpus_files
 
     if spec.startswith("hf:") or spec.endswith(".npy"):

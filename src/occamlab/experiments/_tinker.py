@@ -242,7 +242,8 @@ class TinkerTrainingClient:
                                .create_training_client_from_state_with_optimizer(path).result())
 
         try:
-            return done_future(create())
+            create()
+            return done_future(None)
         except ServiceError as exc:
             return done_future(error=exc)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -140,9 +140,9 @@ def check_batch(batch: object, loss: str) -> list[Datum]:
     return items
 
 
-def done_future(value: object = None, error: BaseException | None = None) -> cf.Future[object]:
+def done_future(value: Any = None, error: BaseException | None = None) -> cf.Future[Any]:
     """A future that is already complete (what a synchronous implementation returns)."""
-    fut: cf.Future[object] = cf.Future()
+    fut: cf.Future[Any] = cf.Future()
     if error is not None:
         fut.set_exception(error)
     else:
