@@ -216,9 +216,7 @@ def _store(tmp_path: Any) -> Any:
 
 
 def _token_plan() -> Any:
-    from occamlab.experiments import parse_spec
-    from occamlab.experiments._ledger import load_prices
-    from occamlab.experiments._remote import sweep_plan
+    from occamlab.experiments import load_prices, parse_spec, sweep_plan
 
     spec = parse_spec({"experiment": "lora-finetune",
                        "base": {"base_model": "meta-llama/Llama-3.2-1B",
@@ -229,7 +227,7 @@ def _token_plan() -> Any:
 
 
 def _ledger() -> Any:
-    from occamlab.experiments._ledger import ledger_summary, load_prices
+    from occamlab.experiments import ledger_summary, load_prices
     from occamlab.store import RunRecord
 
     runs = [RunRecord(id=f"r{i}", experiment="lora-finetune", status="done", error=None,

@@ -22,8 +22,7 @@ def register(sub: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from occamlab.cli.demo import finish
-    from occamlab.experiments import build_report
-    from occamlab.experiments._ledger import load_prices
+    from occamlab.experiments import build_report, load_prices
 
     prices = load_prices(args.prices) if args.prices else None
     return finish(build_report(args.store, args.out, prices=prices), args)

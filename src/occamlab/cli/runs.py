@@ -81,8 +81,7 @@ def _print(result: Any, args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from occamlab.experiments._ledger import ledger_summary
-    from occamlab.experiments._remote import resolve_prices
+    from occamlab.experiments import ledger_summary, resolve_prices
 
     store = _open(args)
     runs = store.run_list(status=args.status)

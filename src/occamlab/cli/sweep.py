@@ -110,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
               f"retries {retries}; time limit {limit or 'none'}. Nothing was run (--dry-run).")
         return 0
     if plan is not None and plan.remote:
-        from occamlab.experiments._remote import check_remote_ready, confirm
+        from occamlab.experiments import check_remote_ready, confirm_remote
 
         check_remote_ready()
         print(plan, file=sys.stderr)
-        confirm(plan, yes=args.yes, interactive=sys.stdin.isatty())
+        confirm_remote(plan, yes=args.yes, interactive=sys.stdin.isatty())
     _prepare_store(args, spec, prices)
     logger = None
     if args.mlflow is not None:
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 def _plans(args: argparse.Namespace, spec: Any, runs: Any) -> tuple[Any, Any]:
     """The price table (``--prices``, the spec's, the store's) and the experiment's plan."""
     from occamlab.errors import ConfigError
-    from occamlab.experiments._remote import resolve_prices, sweep_plan
+    from occamlab.experiments import resolve_prices, sweep_plan
 
     if args.max_clients is not None and args.max_clients < 1:
         raise ConfigError(f"--max-clients must be >= 1, got {args.max_clients}")
@@ -151,7 +151,7 @@ def _plans(args: argparse.Namespace, spec: Any, runs: Any) -> tuple[Any, Any]:
 
 
 def _prepare_store(args: argparse.Namespace, spec: Any, prices: Any) -> None:
-    from occamlab.experiments._remote import prepare_store
+    from occamlab.experiments import prepare_store
     from occamlab.store import RunStore
 
     limit = args.max_clients if args.max_clients is not None else spec.max_training_clients
@@ -161,7 +161,7 @@ def _prepare_store(args: argparse.Namespace, spec: Any, prices: Any) -> None:
 
 def _print_ledger(store: str, runs: Any, prices: Any) -> None:
     """The ledger of this sweep's runs (tokens and cost), when its experiment keeps one."""
-    from occamlab.experiments._ledger import ledger_summary
+    from occamlab.experiments import ledger_summary
     from occamlab.store import RunStore
 
     st = RunStore(store)

@@ -19,7 +19,7 @@ from ._ledger import PriceTable, load_prices, save_prices, stored_prices
 from ._registry import get_experiment
 from ._spec import PlannedRun
 
-__all__ = ["sweep_plan", "resolve_prices", "check_remote_ready", "prepare_store"]
+__all__ = ["sweep_plan", "resolve_prices", "check_remote_ready", "prepare_store", "confirm_remote"]
 
 
 def sweep_plan(experiment: str, runs: Sequence[PlannedRun],
@@ -64,7 +64,7 @@ def prepare_store(store: Any, *, max_training_clients: int | None,
         save_prices(store.root, prices)
 
 
-def confirm(plan: Any, *, yes: bool, interactive: bool, ask: Any = input) -> None:
+def confirm_remote(plan: Any, *, yes: bool, interactive: bool, ask: Any = input) -> None:
     """A remote sweep starts only with ``--yes`` or an interactive ``y``."""
     if yes:
         return

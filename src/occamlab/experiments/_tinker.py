@@ -27,8 +27,14 @@ from typing import Any
 import numpy as np
 
 from occamlab.errors import ConfigError, OccamError
-from occamlab.train import AdamParams, Datum, ForwardOutput
-from occamlab.train._client import check_batch, done_future, weighted_loss
+from occamlab.train import (
+    AdamParams,
+    Datum,
+    ForwardOutput,
+    check_batch,
+    done_future,
+    weighted_loss,
+)
 
 __all__ = ["INSTALL", "KEY_VAR", "ServiceError", "TinkerService", "TinkerTrainingClient",
            "api_key", "import_tinker", "redact", "service_error"]

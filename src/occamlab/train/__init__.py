@@ -10,7 +10,16 @@ Importing it has no side effects (no environment variable is read, nothing is co
 """
 
 from ._checkpoint import load_checkpoint, read_config, save_checkpoint
-from ._client import AdamParams, Datum, ForwardOutput, TrainingClient
+from ._client import (
+    LOSSES,
+    AdamParams,
+    Datum,
+    ForwardOutput,
+    TrainingClient,
+    check_batch,
+    done_future,
+    weighted_loss,
+)
 from ._config import DataConfig, ModelConfig, TrainConfig, config_from_dict, load_config
 from ._corpora import CorpusInfo, CorpusList, corpus_files, list_corpora, load_corpus
 from ._data import (
@@ -38,6 +47,10 @@ __all__ = [
     "ForwardOutput",
     "LocalTrainingClient",
     "TrainingClient",
+    "LOSSES",
+    "check_batch",
+    "done_future",
+    "weighted_loss",
     "ByteTokenizer",
     "CorpusInfo",
     "CorpusList",
