@@ -34,6 +34,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning",
 from tinker_standin import StandIn, tiny_models  # noqa: E402
 
 LIVE_KEY = os.environ.get("TINKER_API_KEY")
+LIVE_URL = os.environ.get("TINKER_BASE_URL")  # the user's, read before the stand-in sets it
 KEY = f"tml-occamlab-test-{uuid.uuid4().hex}"
 SRC = Path(__file__).resolve().parents[2] / "src"
 N_PARAMS = {"occam/tiny-8": 888, "occam/tiny-16": 3312}  # non-embedding parameters
@@ -140,12 +141,12 @@ def test_a_small_sweep_lands_in_the_store_ledger_and_report(standin, tmp_path, c
     _assert_key_nowhere(tmp_path, capsys.readouterr(), caplog.text)
 
 
-def _assert_key_nowhere(root: Path, captured, log: str = "") -> None:
+def _assert_key_nowhere(root: Path, captured, log: str = "", key: str = KEY) -> None:
     files = [p for p in root.rglob("*") if p.is_file()]
     assert files
     for p in files:
-        assert KEY.encode() not in p.read_bytes(), f"the API key is in {p}"
-    assert KEY not in captured.out and KEY not in captured.err and KEY not in log
+        assert key.encode() not in p.read_bytes(), f"the API key is in {p}"
+    assert key not in captured.out and key not in captured.err and key not in log
 
 
 def test_one_config_measures_the_same_on_both_backends(standin, tmp_path) -> None:
@@ -324,7 +325,13 @@ def _hold(slots, order: list[str]) -> None:
 
 @pytest.mark.skipif(not LIVE_KEY, reason="TINKER_API_KEY is not set: the live-service test "
                     "needs a key (and spends a few cents)")
-def test_live_service_one_tiny_run(tmp_path) -> None:
+def test_live_service_one_tiny_run(tmp_path, monkeypatch, capsys) -> None:
+    # the module's stand-in (if it ran first) is still up and set its own address and key
+    monkeypatch.setenv("TINKER_API_KEY", LIVE_KEY or "")
+    if LIVE_URL:
+        monkeypatch.setenv("TINKER_BASE_URL", LIVE_URL)
+    else:
+        monkeypatch.delenv("TINKER_BASE_URL", raising=False)
     spec = tmp_path / "live.toml"
     spec.write_text('experiment = "lora-finetune"\n[base]\ntraining_backend = "tinker"\n'
                     'base_model = "meta-llama/Llama-3.2-1B"\nlora_rank = 1\ncontext = 128\n'
@@ -336,3 +343,4 @@ def test_live_service_one_tiny_run(tmp_path) -> None:
     res = st.record(st.ids()[0]).result
     assert res["training_backend"] == "tinker" and 0 < res["heldout_nll"] < 10
     assert res["tokens_trained"] == 1024
+    _assert_key_nowhere(tmp_path, capsys.readouterr(), key=LIVE_KEY or "")
