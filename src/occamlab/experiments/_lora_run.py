@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from occamlab._io import atomic_write_json, atomic_write_text
 from occamlab.errors import ConfigError
 
 from ._clients import ClientSlots, RunState, backoff
@@ -165,7 +166,7 @@ class _Run:
         """``metrics.jsonl`` as an uninterrupted run up to the resume point would have it."""
         per_step = self.cfg.batch_size * self.cfg.context
         evals = {int(e[0]): e for e in self.evals}
-        (self.run_dir / "metrics.jsonl").write_text("", encoding="utf-8")
+        atomic_write_text(self.run_dir / "metrics.jsonl", "", fsync=False)
         for step, loss, lr in self.losses:
             self._write_line({"step": int(step), "tokens": int(step) * per_step, "loss": loss,
                               "lr": lr})
@@ -199,9 +200,9 @@ class _Run:
                 recoveries += 1
                 self.close_client()
                 time.sleep(backoff(recoveries))
-        (self.run_dir / "heldout.json").write_text(json.dumps({
+        atomic_write_json(self.run_dir / "heldout.json", {
             "window_nll": nll.tolist(), "context": cfg.context, "tokenizer": data.tokenizer,
-            "data": cfg.data}) + "\n", encoding="utf-8")
+            "data": cfg.data}, indent=None)
         return self.result(nll, data, recoveries)
 
     def result(self, nll: np.ndarray, data: RunData, recoveries: int) -> dict[str, Any]:

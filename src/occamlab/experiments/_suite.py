@@ -421,7 +421,8 @@ def _stored_sections(st: RunStore, prices: Any) -> dict[str, tuple[dict[str, Any
                      "results": a.results}
             sec = a.section
         except Exception as exc:  # reported in the page, not raised
-            (st.root / f"analysis-{name}.traceback.txt").write_text(traceback.format_exc())
+            atomic_write_text(st.root / f"analysis-{name}.traceback.txt",
+                              traceback.format_exc())
             sec = _failed_section(name, _short(exc))
             entry = {"status": "failed", "headline": sec.headline, "error": _short(exc),
                      "results": None}

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from occamlab.errors import ConfigError, OccamError
+from occamlab.errors import ConfigError, OccamError, check_seed
 from occamlab.train import (
     AdamParams,
     Datum,
@@ -161,8 +161,10 @@ class TinkerTrainingClient:
         if modules not in ("all", "attention", "mlp"):
             raise ConfigError(f"lora_modules {modules!r}: the Tinker backend takes all, "
                               "attention or mlp")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ConfigError(f"lora rank must be a positive integer, got {rank!r}")
         self.service, self.base_model, self.rank = service, base_model, rank
-        self.seed, self.modules = seed, modules
+        self.seed, self.modules = check_seed(seed), modules
         self._sdk: Any = None
         # waits on the SDK's futures one at a time: ours complete in submission order
         self._waiter = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="occam-tinker")
