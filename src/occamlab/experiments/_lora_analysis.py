@@ -38,6 +38,12 @@ LOCAL_ONLY = (
     "against, and full or frozen-embedding fine-tuning (the `finetune` experiment).")
 
 
+def _order(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A sort key of (backend, base model, number, number): names as text, numbers as numbers."""
+    return tuple(str(k) if isinstance(k, str) else (float(k) if k is not None else -1.0)
+                 for k in key)
+
+
 def _done(records: Sequence[Any]) -> list[Any]:
     return [r for r in records if r.status == "done" and r.result]
 
@@ -52,7 +58,7 @@ def best_points(records: Sequence[Any]) -> list[dict[str, Any]]:
                res["finetune_tokens"])
         cells.setdefault(key, []).append(r)
     out = []
-    for key, runs in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for key, runs in sorted(cells.items(), key=lambda kv: _order(kv[0])):
         best = min(runs, key=lambda r: r.result["heldout_nll"])
         out.append({"backend": key[0], "base_model": key[1], "rank": key[2], "D_F": key[3],
                     "N": best.result.get("n_params"), "loss": best.result["heldout_nll"],
@@ -108,7 +114,7 @@ def rank_comparison(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     L_r - L_1`` (negative: rank r is better) with a 95% interval (paired windows if stored)."""
     by = {(p["backend"], p["base_model"], p["D_F"], p["rank"]): p for p in points}
     rows = []
-    for (be, bm, d, rank), p in sorted(by.items(), key=lambda kv: tuple(map(str, kv[0]))):
+    for (be, bm, d, rank), p in sorted(by.items(), key=lambda kv: _order(kv[0])):
         one = by.get((be, bm, d, 1))
         if rank == 1 or one is None:
             continue
@@ -194,8 +200,8 @@ def analyze(records: Sequence[Any], *, prices: Any = None) -> Any:
         headline = (f"rank exponent gamma = {fmt(g['value'])} [{fmt(g['ci'][0])}, "
                     f"{fmt(g['ci'][1])}]; beta (D_F) = {fmt(joint['params']['beta']['value'])}")
     else:
-        headline = (f"{len(points)} fine-tuning points; too few to fit the joint law"
-                    if points else "no finished runs")
+        headline = (f"{len(points)} fine-tuning points, no joint law (it needs 6 or more over "
+                    "at least 2 base-model sizes and 2 D_F)" if points else "no finished runs")
     better = [r for r in ranks if r["ci"][1] < 0]
     verdict = [f"{len(ranks)} rank comparisons: a higher rank beat rank 1 beyond its 95% "
                f"interval in {len(better)}." if ranks else "No rank-1 comparison: no rank-1 runs "
