@@ -224,6 +224,28 @@ def _store(tmp_path: Any) -> Any:
     return RunStore(tmp_path / "store")
 
 
+def _token_plan() -> Any:
+    from occamlab.experiments import load_prices, parse_spec, sweep_plan
+
+    spec = parse_spec({"experiment": "lora-finetune",
+                       "base": {"base_model": "meta-llama/Llama-3.2-1B",
+                                "training_backend": "tinker", "data": "shakespeare"},
+                       "axes": {"lora_rank": [1, 4]}})
+    prices = load_prices({"models": {"*": {"train": 0.5, "evaluate": 0.1}}})
+    return sweep_plan("lora-finetune", spec.resolve(), prices)
+
+
+def _ledger() -> Any:
+    from occamlab.experiments import ledger_summary, load_prices
+    from occamlab.store import RunRecord
+
+    runs = [RunRecord(id=f"r{i}", experiment="lora-finetune", status="done", error=None,
+                      config={}, env=None, result={"base_model": m, "tokens_trained": 1000 * i,
+                                                   "tokens_sampled": 0, "tokens_evaluated": 512})
+            for i, m in enumerate(["a", "b"])]
+    return ledger_summary(runs, load_prices({"models": {"a": {"train": 2.0}}}))
+
+
 def _checkpoint(request: Any) -> Path:
     """A tiny trained checkpoint, made once per session."""
     from occamlab.train import ModelConfig, TrainConfig, train
@@ -316,6 +338,8 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.train._result.TrainResult": _train,
     "occamlab.train._corpora.CorpusList": lambda: __import__("occamlab.train").train.list_corpora(),
     "occamlab.experiments._sweep.SweepResult": _sweep,
+    "occamlab.experiments._lora_plan.SweepPlan": _token_plan,
+    "occamlab.experiments._ledger.LedgerSummary": _ledger,
     "occamlab.experiments._suite.DemoResult": _demo_result,
     "occamlab.experiments.llc.LLCReport": _llc_report,
     "occamlab.experiments.compress.CompressionReport": _compression_report,

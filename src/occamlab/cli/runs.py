@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     ls = acts.add_parser("ls", help="one line per run (id, status, swept values)")
     store_opt(ls)
     ls.add_argument("--status", choices=["pending", "running", "done", "failed"])
+    ls.add_argument("--prices", default=None, metavar="FILE",
+                    help="price table (TOML) for the ledger's cost (default: the store's copy)")
     add_json_option(ls)
     ls.set_defaults(func=_ls)
 
@@ -79,7 +81,15 @@ def _print(result: Any, args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    return _print(_open(args).run_list(status=args.status), args)
+    from occamlab.experiments import ledger_summary, resolve_prices
+
+    store = _open(args)
+    runs = store.run_list(status=args.status)
+    _print(runs, args)
+    ledger = ledger_summary(runs.runs, resolve_prices(args.prices, None, store.root))
+    if ledger.runs and args.json != "-":
+        print(f"\n{ledger}")
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -13,8 +13,11 @@ EPILOG = """example:
   occam sweep configs/sweep-smoke.toml --dry-run              # print the plan, run nothing
   occam sweep configs/sweep-smoke.toml --set steps=20 --store quick
   occam sweep configs/sweep-smoke.toml --backend ray --jobs 2 --mlflow
+  occam sweep configs/finetune-tinker.toml --dry-run          # token plan; no key needed
+  TINKER_API_KEY=... occam sweep configs/finetune-tinker.toml --jobs 4 --prices prices.toml --yes
 Runs already done in the store are skipped, so the same command resumes a stopped sweep.
-Then: occam runs ls --store DIR; occam runs export runs.csv --store DIR."""
+--backend picks where runs execute; a fine-tuning spec's training_backend (local, tinker) picks
+where models train. Then: occam runs ls --store DIR; occam report --store DIR --out DIR."""
 
 
 def register(sub: Any) -> None:
@@ -46,6 +49,14 @@ def register(sub: Any) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                    help="per-run time limit (default: the spec's time_limit, or none)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    p.add_argument("--yes", action="store_true",
+                   help="start a sweep that trains on a paid service without asking")
+    p.add_argument("--prices", default=None, metavar="FILE",
+                   help="price table (TOML, per million tokens by base model) for the plan's "
+                   "cost estimate and the ledger; kept in the store (default: the spec's prices)")
+    p.add_argument("--max-clients", type=int, default=None, metavar="K",
+                   help="at most K training clients open at once on the service, across the "
+                   "store's processes (default: the spec's max_training_clients, or 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     add_json_option(p)
     p.set_defaults(func=run, output_folders=("store",))
@@ -84,14 +95,24 @@ def run(args: argparse.Namespace) -> int:
         from occamlab.experiments import import_mlflow
 
         import_mlflow()
+    prices, plan = _plans(args, spec, runs)
     if args.dry_run:
         from pathlib import Path
 
         store = RunStore(args.store) if Path(args.store, "store.json").exists() else None
         print(text_table(plan_table(runs, store)))
+        if plan is not None:
+            print(f"\n{plan}")
         print(f"\n{len(runs)} runs; store {args.store}; backend {args.backend}; jobs {args.jobs}; "
               f"retries {retries}; time limit {limit or 'none'}. Nothing was run (--dry-run).")
         return 0
+    if plan is not None and plan.remote:
+        from occamlab.experiments import check_remote_ready, confirm_remote
+
+        check_remote_ready()
+        print(plan, file=sys.stderr)
+        confirm_remote(plan, yes=args.yes, interactive=sys.stdin.isatty())
+    _prepare_store(args, spec, prices)
     logger = None
     if args.mlflow is not None:
         from occamlab.experiments import MlflowLogger
@@ -109,6 +130,39 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"MLflow: could not log run {rid}: {err}\n")
     if args.json != "-":
         print(result)
+        _print_ledger(args.store, runs, prices)
     if args.json:
         write_json(result.to_dict(), args.json)
     return 1 if result.n_failed else 0
+
+
+def _plans(args: argparse.Namespace, spec: Any, runs: Any) -> tuple[Any, Any]:
+    """The price table (``--prices``, the spec's, the store's) and the experiment's plan."""
+    from occamlab.errors import ConfigError
+    from occamlab.experiments import resolve_prices, sweep_plan
+
+    if args.max_clients is not None and args.max_clients < 1:
+        raise ConfigError(f"--max-clients must be >= 1, got {args.max_clients}")
+    prices = resolve_prices(args.prices, spec.prices, args.store)
+    return prices, sweep_plan(spec.experiment, runs, prices)
+
+
+def _prepare_store(args: argparse.Namespace, spec: Any, prices: Any) -> None:
+    from occamlab.experiments import prepare_store
+    from occamlab.store import RunStore
+
+    limit = args.max_clients if args.max_clients is not None else spec.max_training_clients
+    if limit is not None or prices is not None:
+        prepare_store(RunStore(args.store), max_training_clients=limit, prices=prices)
+
+
+def _print_ledger(store: str, runs: Any, prices: Any) -> None:
+    """The ledger of this sweep's runs (tokens and cost), when its experiment keeps one."""
+    from occamlab.experiments import ledger_summary
+    from occamlab.store import RunStore
+
+    st = RunStore(store)
+    ids = set(st.ids())
+    summary = ledger_summary([st.record(r.id) for r in runs if r.id in ids], prices)
+    if summary.runs:
+        print(f"\n{summary}")

@@ -21,6 +21,7 @@ from ._execute import (
     Task,
     execute,
 )
+from ._ledger import LedgerSummary, PriceTable, ledger_summary, load_prices
 from ._mlflow import MlflowLogger, import_mlflow
 from ._ray import RayBackend, import_ray
 from ._registry import (
@@ -32,6 +33,7 @@ from ._registry import (
     get_experiment,
     register_experiment,
 )
+from ._remote import check_remote_ready, confirm_remote, prepare_store, resolve_prices, sweep_plan
 from ._spec import PlannedRun, SweepSpec, expand_values, load_spec, parse_spec, plan_run
 from ._suite import SUITE, DemoResult, build_report, run_demo
 from ._sweep import BackendError, Progress, SweepResult, plan_table, run_sweep
@@ -74,4 +76,13 @@ __all__ = [
     "plan_table",
     "register_experiment",
     "run_sweep",
+    "LedgerSummary",
+    "PriceTable",
+    "check_remote_ready",
+    "confirm_remote",
+    "ledger_summary",
+    "load_prices",
+    "prepare_store",
+    "resolve_prices",
+    "sweep_plan",
 ]

@@ -37,6 +37,7 @@ __all__ = ["Experiment", "EXPERIMENTS", "RunOutput", "get_experiment", "config_k
 EXPERIMENTS: dict[str, str] = {
     "train": "occamlab.experiments.train",
     "finetune": "occamlab.experiments.finetune",
+    "lora-finetune": "occamlab.experiments.lora_finetune",
     "llc": "occamlab.experiments.llc",
     "compress": "occamlab.experiments.compress",
     "published-fits": "occamlab.experiments.published_fits",

@@ -44,7 +44,8 @@ from ._registry import get_experiment
 
 __all__ = ["SweepSpec", "PlannedRun", "load_spec", "parse_spec", "expand_values", "plan_run"]
 
-TOP_KEYS = ("experiment", "base", "axes", "zip", "retries", "time_limit", "name")
+TOP_KEYS = ("experiment", "base", "axes", "zip", "retries", "time_limit", "name",
+            "max_training_clients", "prices")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class SweepSpec:
     time_limit: float | None = None
     name: str = ""
     source: str = "spec"
+    max_training_clients: int | None = None
+    prices: Any = None
 
     def resolve(self) -> list[PlannedRun]:
         """Every run of the sweep, validated, in grid order, duplicates removed.
@@ -181,10 +184,13 @@ def parse_spec(data: Mapping[str, Any], *, source: str = "spec",
     if not isinstance(axes_raw, Mapping) or not isinstance(zips_raw, list):
         raise ConfigError(f"{source}: [axes] and [zip] must be tables")
 
+    hints = getattr(exp.module, "KEY_HINTS", {})
+
     def check(key: str, what: str) -> None:
         if key not in allowed:
+            hint = f"; {hints[key]}" if key in hints else ""
             raise ConfigError(f"{source}: unknown {what} {key!r}{suggest(key, allowed)} for "
-                              f"experiment {exp.name!r}")
+                              f"experiment {exp.name!r}{hint}")
 
     for k in flatten(base):
         check(k, "base key")
@@ -222,7 +228,28 @@ def parse_spec(data: Mapping[str, Any], *, source: str = "spec",
         raise ConfigError(f"{source}: time_limit must be a positive number of seconds, got {tl!r}")
     return SweepSpec(experiment=exp.name, base=base, axes=axes, zips=zips, retries=retries,
                      time_limit=None if tl is None else float(tl), name=str(data.get("name", "")),
-                     source=source)
+                     source=source, max_training_clients=_max_clients(data, source),
+                     prices=_prices(data, source))
+
+
+def _max_clients(data: Mapping[str, Any], source: str) -> int | None:
+    v = data.get("max_training_clients")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        raise ConfigError(f"{source}: max_training_clients must be a positive integer, got {v!r}")
+    return v
+
+
+def _prices(data: Mapping[str, Any], source: str) -> Any:
+    """The spec's price table: a TOML file (relative to the spec's folder) or an inline table."""
+    v = data.get("prices")
+    if v is None or isinstance(v, Mapping):
+        return v
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{source}: prices must name a TOML price table or be a table")
+    p = Path(v)
+    if not p.is_absolute() and source != "spec":
+        p = Path(source).parent / p
+    return str(p)
 
 
 

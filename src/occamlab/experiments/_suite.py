@@ -401,28 +401,71 @@ def run_in_folder(name: str, config: Any, run_dir: str | Path) -> RunOutput:
                                                              "store"))
 
 
-def build_report(store: str | Path, out: str | Path) -> DemoResult:
+def _stored_sections(st: RunStore, prices: Any) -> dict[str, tuple[dict[str, Any], Section,
+                                                                      list[str], int]]:
+    """Sections of the experiments whose analysis reads every stored run of theirs (a module
+    ``analyze_runs(records, prices=...)``, e.g. ``lora-finetune`` sweeps): name -> (entry,
+    section, run ids, failed runs)."""
+    from ._registry import EXPERIMENTS
+
+    by_exp: dict[str, list[RunRecord]] = {}
+    for rid in st.ids():
+        rec = st.record(rid)
+        by_exp.setdefault(rec.experiment, []).append(rec)
+    out = {}
+    for name, recs in by_exp.items():
+        if name not in EXPERIMENTS or not hasattr(_module(name), "analyze_runs"):
+            continue
+        try:
+            a = _module(name).analyze_runs(recs, prices=prices)
+            entry = {"status": a.section.status, "headline": a.section.headline,
+                     "results": a.results}
+            sec = a.section
+        except Exception as exc:  # reported in the page, not raised
+            atomic_write_text(st.root / f"analysis-{name}.traceback.txt",
+                              traceback.format_exc())
+            sec = _failed_section(name, _short(exc))
+            entry = {"status": "failed", "headline": sec.headline, "error": _short(exc),
+                     "results": None}
+        out[name] = (entry, sec, [r.id for r in recs], sum(r.status == "failed" for r in recs))
+    return out
+
+
+def build_report(store: str | Path, out: str | Path, *, prices: Any = None) -> DemoResult:
     """Rebuild ``results.json`` and ``index.html`` from the runs in ``store`` (nothing trains).
 
-    The experiments, their size and configs come from the store's demo manifest.
+    The demo's experiments, their size and configs come from the store's demo manifest; the
+    runs of experiments analysed from the store alone (``lora-finetune`` sweeps) get their
+    sections too, with their ledger's cost at ``prices`` (default: the store's price table).
     """
     t0 = time.perf_counter()
     if not Path(store, "store.json").exists():
         raise DataError(f"no run store at {str(store)!r} (run `occam demo --store DIR` first)")
     st = RunStore(store)
-    doc = _manifest(st)
+    if prices is None:
+        from ._ledger import stored_prices
+
+        prices = stored_prices(st.root)
+    stored = _stored_sections(st, prices)
+    doc = _manifest(st) if (st.root / MANIFEST).exists() or not stored else {}
     plain: dict[str, Any] = dict(doc.get("experiments", {}))
     names = [n for n in SUITE if n in plain] + [n for n in plain if n not in SUITE]
-    size = str(doc.get("size", "?"))
+    size = str(doc.get("size", "sweep"))
     run_wall = dict(doc.get("run_wall_s", {}))
     wall = {n: float(run_wall.get(n, 0.0)) for n in names}  # the analysis adds its own time
     entries, sections = _analyze_all(names, plain, st, {}, wall)
-    _write_outputs(Path(out), names, size, st, plain, entries, sections, wall)
     counts = {}
     for n in names:
         runs = StoredRuns(st, _module(n).plan(get_experiment(n).make_config(plain[n])))
         stages = list(runs.stages)
         counts[n] = (sum(len(runs.stages[s].runs) for s in stages),
                      sum(len(runs.failed(s)) for s in stages))
+    for n, (entry, sec, ids, n_failed) in stored.items():
+        if n in names:
+            continue
+        names.append(n)
+        entries[n], sections[n], plain[n] = entry, sec, {"runs": ids}
+        wall[n], counts[n] = 0.0, (len(ids), n_failed)
+    _write_outputs(Path(out), names, size, st, plain, entries, sections, wall)
     return _demo_result(Path(out), st, size, names, entries, counts, wall,
                         time.perf_counter() - t0)

@@ -30,6 +30,10 @@ from .train import FILES, data_tokens, metrics_logger, summary
 __all__ = ["Config", "MODES", "default_train_config", "execute", "run"]
 
 MODES = ("full", "frozen-embedding", "lora")
+# what a sweep says about a key this experiment does not have
+KEY_HINTS = {"training_backend": "this experiment fine-tunes local checkpoints; to choose where "
+             "a LoRA fine-tune trains (local or tinker) use experiment = \"lora-finetune\" "
+             "(configs/finetune-tinker.toml, docs/experiments.md)"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Layout of a store ``DIR``::
     DIR/runs/<run_id>/env.json      provenance: git commit, versions, threads, seed, host, python
     DIR/runs/<run_id>/status        "pending" | "running" | "done" | "failed" (+ the error text)
     DIR/locks/<run_id>.lock         advisory lock (flock) held by the process executing the run
+    DIR/states/<run_id>/            what a run keeps across attempts (resume point, ledger)
 
 ``run_id`` is the first 16 hex digits of the SHA-256 of the canonical JSON of
 ``{"experiment": NAME, "config": CONFIG}`` (sorted keys, no spaces), so the same config is the
@@ -142,6 +143,14 @@ class RunStore:
     # ---- reading -------------------------------------------------------------------------
     def path(self, run: str) -> Path:
         return self.runs_dir / run
+
+    def state_dir(self, run: str) -> Path:
+        """``STORE/states/<run_id>/``: what a run keeps across kills and retries (its resume point,
+        its token ledger, saved training states). It lies outside the run's atomic folder, so a
+        killed or failed attempt leaves it for the next one."""
+        path = self.root / "states" / run
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def ids(self) -> list[str]:
         """Ids of the runs recorded in the store (temporary folders excluded), sorted."""

@@ -10,6 +10,16 @@ Importing it has no side effects (no environment variable is read, nothing is co
 """
 
 from ._checkpoint import load_checkpoint, read_config, save_checkpoint
+from ._client import (
+    LOSSES,
+    AdamParams,
+    Datum,
+    ForwardOutput,
+    TrainingClient,
+    check_batch,
+    done_future,
+    weighted_loss,
+)
 from ._config import DataConfig, ModelConfig, TrainConfig, config_from_dict, load_config
 from ._corpora import CorpusInfo, CorpusList, corpus_files, list_corpora, load_corpus
 from ._data import (
@@ -25,12 +35,22 @@ from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
 from ._generate import generate
 from ._kernels import matmul_backend, set_matmul_backend
 from ._lm import lm_windows, token_loss
+from ._local_client import LocalTrainingClient
 from ._loop import train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split, resolve_device
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 
 __all__ = [
+    "AdamParams",
+    "Datum",
+    "ForwardOutput",
+    "LocalTrainingClient",
+    "TrainingClient",
+    "LOSSES",
+    "check_batch",
+    "done_future",
+    "weighted_loss",
     "ByteTokenizer",
     "CorpusInfo",
     "CorpusList",

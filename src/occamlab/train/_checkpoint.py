@@ -30,7 +30,8 @@ from occamlab.errors import ConfigError, DataError
 from ._config import ModelConfig
 from ._model import Transformer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_trainable", "read_config", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_trainable", "read_config", "FORMAT",
+           "save_training_state", "load_optimizer_state"]
 
 FORMAT = "occamlab.train/1"
 
@@ -62,27 +63,56 @@ def save_checkpoint(
         if train_config is not None:
             meta["train"] = train_config
         _write_json(tmp / "config.json", meta)
-        if optimizer is not None:
-            sd = optimizer.state_dict()
-            opt_tensors = {
-                f"{idx}.{key}": (val if torch.is_tensor(val) else torch.tensor(val)).contiguous()
-                for idx, st in sd["state"].items()
-                for key, val in st.items()
-            }
-            save_file(opt_tensors, tmp / "optimizer.safetensors", metadata={"format": FORMAT})
-            state = dict(train_state or {})
-            state["param_groups"] = sd["param_groups"]
-            _write_json(tmp / "train_state.json", state)
-        elif train_state is not None:
-            _write_json(tmp / "train_state.json", dict(train_state))
-        if trainable is not None:
-            save_file(
-                {k: v.detach().contiguous().cpu() for k, v in trainable.items()},
-                tmp / "trainable.safetensors",
-                metadata={"format": FORMAT},
-            )
-        for f in tmp.glob("*.safetensors"):  # safetensors writes 0600; a plain open gives this
-            os.chmod(f, 0o666 & ~umask())
+        _write_state(tmp, optimizer=optimizer, train_state=train_state, trainable=trainable)
+    return path
+
+
+def _write_state(
+    folder: Path,
+    *,
+    optimizer: torch.optim.Optimizer | None,
+    train_state: dict[str, Any] | None,
+    trainable: dict[str, torch.Tensor] | None,
+) -> None:
+    """``optimizer.safetensors`` + ``train_state.json`` (with the optimizer's ``param_groups``)
+    and ``trainable.safetensors`` into ``folder``."""
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        opt_tensors = {
+            f"{idx}.{key}": (val if torch.is_tensor(val) else torch.tensor(val)).contiguous()
+            for idx, st in sd["state"].items()
+            for key, val in st.items()
+        }
+        save_file(opt_tensors, folder / "optimizer.safetensors", metadata={"format": FORMAT})
+        state = dict(train_state or {})
+        state["param_groups"] = sd["param_groups"]
+        _write_json(folder / "train_state.json", state)
+    elif train_state is not None:
+        _write_json(folder / "train_state.json", dict(train_state))
+    if trainable is not None:
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in trainable.items()},
+            folder / "trainable.safetensors",
+            metadata={"format": FORMAT},
+        )
+    for f in folder.glob("*.safetensors"):  # safetensors writes 0600; a plain open gives this
+        os.chmod(f, 0o666 & ~umask())
+
+
+def save_training_state(
+    path: str | os.PathLike[str],
+    *,
+    optimizer: torch.optim.Optimizer,
+    trainable: dict[str, torch.Tensor],
+    train_state: dict[str, Any] | None = None,
+) -> Path:
+    """A resumable training state without the model: the trained tensors by name, the optimizer
+    (moments, step counts, param groups) and ``train_state`` JSON, written atomically to the
+    directory ``path`` (what :class:`~occamlab.train.LocalTrainingClient` saves). Read back with
+    :func:`load_trainable` and :func:`load_optimizer_state`."""
+    path = Path(path)
+    with atomic_dir(path) as tmp:
+        _write_state(tmp, optimizer=optimizer, train_state=train_state, trainable=trainable)
     return path
 
 
