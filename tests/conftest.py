@@ -33,8 +33,15 @@ def result_contract() -> Callable[[Any], None]:
 
 def _tiny_configs() -> dict[str, Any]:
     """The demo suite at a size for tests: every experiment, seconds of training each."""
+    import sysconfig
+    from pathlib import Path
+
     from occamlab.experiments.chinchilla import Config as Chinchilla
     from occamlab.experiments.published import Config as Published
+    from occamlab.experiments.transfer import Config as Transfer
+    from occamlab.experiments.transfer import ProcessFamily
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])  # small corpora found on every machine
 
     return {
         "chinchilla": Chinchilla(models=((8, 1, 1), (16, 1, 2), (16, 2, 2)),
@@ -42,6 +49,17 @@ def _tiny_configs() -> dict[str, Any]:
                                  min_steps=20, max_tokens=200_000,
                                  batch_size=8, bootstrap=20),
         "published": Published(bootstrap=10, grid=3, line=4, n_starts=0),
+        "transfer": Transfer(models=((8, 1, 1), (16, 1, 2)), target=str(stdlib / "json"),
+                             sources=("shakespeare", str(stdlib / "LICENSE.txt")),
+                             scratch_sizes=(64, 128, 256, 512), finetune_sizes=(64, 256),
+                             pretrain_tokens=4096, pretrain_steps=20, max_steps=30, patience=2,
+                             val_tokens=512, batch_size=8, chunk=128, lora_models=((16, 1, 2),),
+                             lora_ranks=(1,), bootstrap=10,
+                             process=ProcessFamily(symbols=4, shifts=(0.5, 1.0),
+                                                   models=((8, 1, 1),),
+                                                   scratch_sizes=(64, 128, 256, 512),
+                                                   finetune_sizes=(64, 128, 256, 512),
+                                                   pretrain_tokens=4096, pretrain_steps=20)),
     }
 
 

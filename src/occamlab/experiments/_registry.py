@@ -43,6 +43,9 @@ EXPERIMENTS: dict[str, str] = {
     "process-map": "occamlab.experiments.process_map",
     "chinchilla": "occamlab.experiments.chinchilla",
     "published": "occamlab.experiments.published",
+    "transfer": "occamlab.experiments.transfer",
+    "transfer-data": "occamlab.experiments.transfer_data",
+    "evaluate": "occamlab.experiments.evaluate",
     "noop": "occamlab.experiments.noop",
 }
 
