@@ -356,11 +356,13 @@ def _l2l(config: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             out[name] = {"error": "no evaluation runs", "published_range": [lo, hi]}
             continue
         df = x.merge(y.rename(columns={"loss": "y"}), on=["N", "D"])
+        points = [[float(a), float(b)] for a, b in zip(df.x, df.y, strict=True)]
         try:
             res = fit_loss_to_loss(df, x="x", y="y", bootstrap=config.bootstrap,
                                    seed=config.seed, source=name.replace("_", "-"))
         except OccamError as exc:
-            out[name] = {"error": str(exc), "n_models": len(df), "published_range": [lo, hi]}
+            out[name] = {"error": str(exc), "n_models": len(df), "published_range": [lo, hi],
+                         "points": points}
             continue
         law = res.law
         objs[name] = res
@@ -368,7 +370,7 @@ def _l2l(config: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
                      "K": estimate(law.params["K"], law.ci["K"], law.level),
                      "E_x": res.fit_x.params["E"], "E_y": res.fit_y.params["E"],
                      "n_models": law.n_points, "published_range": [lo, hi],
-                     "points": [[float(a), float(b)] for a, b in zip(df.x, df.y, strict=True)],
+                     "points": points,
                      "in_published_range": bool(lo <= res.kappa <= hi),
                      "valid": res.valid, "warnings": list(res.warnings)}
     return out, objs

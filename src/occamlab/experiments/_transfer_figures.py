@@ -115,11 +115,12 @@ def _scratch_figure(config: Any, results: dict[str, Any]) -> Figure:
                           "and D_T = D_E - D_F.")
 
 
-def _alpha_figure(results: dict[str, Any]) -> Figure | None:
+def _alpha_figure(results: dict[str, Any]) -> Figure:
+    import numpy as np
+
     fam = results["process"]
-    pts = [m for m in fam["members"] if "alpha" in m and m["alpha"]["value"] is not None]
-    if not pts:
-        return None
+    members = fam["members"]
+    pts = [m for m in members if "alpha" in m and m["alpha"]["value"] is not None]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
     for m in pts:
@@ -129,15 +130,18 @@ def _alpha_figure(results: dict[str, Any]) -> Figure | None:
         ax.errorbar([m["kl_nats"]], [a["value"]], yerr=err, fmt="o", color="C0", capsize=4)
         ax.annotate(f"shift {m['shift']:g}", (m["kl_nats"], a["value"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
+    missing = [m for m in members if m not in pts]
+    if missing:
+        ax.plot([m["kl_nats"] for m in missing], [0.0] * len(missing), "x", color="C3", ms=8,
+                label="no law fitted (too few runs with D_T > 0)")
     s = fam["slope"]
     if s.get("value") is not None and len(pts) >= 2:
-        import numpy as np
-
         x = np.array([m["kl_nats"] for m in pts])
         y = np.array([m["alpha"]["value"] for m in pts])
         xs = np.linspace(0, x.max() * 1.05, 20)
         ax.plot(xs, y.mean() + s["value"] * (xs - x.mean()), "--", color="C7",
                 label="least-squares line")
+    if missing or len(pts) >= 2:
         ax.legend(fontsize=7)
     ax.set_xlabel("KL(target || source), nats per symbol (exact)")
     ax.set_ylabel("alpha (95% interval)")
@@ -147,7 +151,8 @@ def _alpha_figure(results: dict[str, Any]) -> Figure | None:
                       "the Markov family, against the source's exact KL divergence rate from the "
                       "target, with a least-squares line",
                   caption="If alpha tracks proximity as Hernandez et al. found (the closer "
-                          "source had the smaller alpha), the points rise to the right.")
+                          "source had the smaller alpha), the points rise to the right. A cross "
+                          "on the axis: a source whose fine-tunes gave too few positive D_T.")
 
 
 def _lora_figure(results: dict[str, Any]) -> Figure | None:
@@ -180,7 +185,7 @@ def _l2l_figure(results: dict[str, Any]) -> Figure | None:
     import numpy as np
 
     pairs = [(k, v) for k, v in results["loss_to_loss"].items()
-             if isinstance(v, dict) and "kappa" in v]
+             if isinstance(v, dict) and v.get("points")]
     if not pairs:
         return None
     plt = _plt()
@@ -190,13 +195,13 @@ def _l2l_figure(results: dict[str, Any]) -> Figure | None:
         y = np.array([p[1] for p in e["points"]])
         ax.plot(x, y, "o", color="C0", label="models (N, D)")
         xs = np.linspace(x.min(), x.max(), 40)
-        if np.all(xs > e["E_x"]):
+        if "kappa" in e and np.all(xs > e["E_x"]):
             ax.plot(xs, e["K"]["value"] * (xs - e["E_x"]) ** e["kappa"]["value"] + e["E_y"], "-",
                     color="C1", label=f"kappa = {fmt(e['kappa']['value'])}")
         ax.set_xlabel("loss on the source's held-out set (nats)")
         ax.set_ylabel("target loss (nats)" if name == "train_to_train"
                       else "loss on the target's held-out set (nats)")
-        ax.set_title(name.replace("_", "-"), fontsize=10)
+        ax.set_title(name.replace("_", "-") + ("" if "kappa" in e else " (no fit)"), fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return figure(fig, title="Loss-to-loss",
@@ -207,8 +212,8 @@ def _l2l_figure(results: dict[str, Any]) -> Figure | None:
 
 
 def figures(config: Any, results: dict[str, Any], objects: dict[str, Any]) -> list[Figure]:
-    out = [_dt_figure(config, results), _scratch_figure(config, results)]
-    for f in (_alpha_figure(results), _lora_figure(results), _l2l_figure(results)):
+    out = [_dt_figure(config, results), _scratch_figure(config, results), _alpha_figure(results)]
+    for f in (_lora_figure(results), _l2l_figure(results)):
         if f is not None:
             out.append(f)
     return out
