@@ -37,6 +37,7 @@ def _tiny_configs() -> dict[str, Any]:
     from pathlib import Path
 
     from occamlab.experiments.chinchilla import Config as Chinchilla
+    from occamlab.experiments.prediction_generation import Config as PredictionGeneration
     from occamlab.experiments.published import Config as Published
     from occamlab.experiments.transfer import Config as Transfer
     from occamlab.experiments.transfer import ProcessFamily
@@ -49,6 +50,10 @@ def _tiny_configs() -> dict[str, Any]:
                                  min_steps=20, max_tokens=200_000,
                                  batch_size=8, bootstrap=20),
         "published": Published(bootstrap=10, grid=3, line=4, n_starts=0),
+        "prediction-generation": PredictionGeneration(
+            tokens=(20_000,) * 4, models=((8, 1, 2),), context=8, batch_size=16, n_eval=100,
+            n_probe_fit=40, n_probe_test=20, gen_sequences=20, gen_length=200, bootstrap=2,
+            k_max=3),
         "transfer": Transfer(models=((8, 1, 1), (16, 1, 2)), target=str(stdlib / "json"),
                              sources=("shakespeare", str(stdlib / "LICENSE.txt")),
                              scratch_sizes=(64, 128, 256, 512), finetune_sizes=(64, 256),

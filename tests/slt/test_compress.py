@@ -108,9 +108,10 @@ def test_critical_threshold_by_bisection_matches_a_full_scan() -> None:
         assert res.loss_at_n_q - res.loss_base <= eps
         assert res.n_q == 1 or scan[res.n_q - 1] - base > eps
         assert len(res.levels) <= 2 + math.ceil(math.log2(top))  # bisection, not a scan
+        assert res.valid == (not res.warnings)
     tight = critical_compression(km.model, km.loss_fn, km.data, scheme="rtn-channel", epsilon=1e-6,
                                  max_level=2)
-    assert tight.n_q is None and tight.warnings
+    assert tight.n_q is None and tight.warnings and not tight.valid
 
 
 def test_two_part_code_and_redundancy() -> None:

@@ -19,7 +19,7 @@ from occamlab.slt import (
     make_linear_regression,
     make_rrr,
 )
-from occamlab.slt._sgld import run_chains
+from occamlab.slt._sgld import ResolvedSGLD, run_chains
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore::occamlab.errors.ConvergenceWarning")
@@ -60,12 +60,12 @@ def test_zero_noise_zero_localization_is_plain_sgd(linreg) -> None:  # type: ign
         start.weight.copy_(model.layers[0].weight + 0.3)
     eps, nbeta, steps = 1e-3, 200.0, 25
     gen = torch.Generator().manual_seed(7)
-    run = run_chains(
-        start, gaussian_nll, x, y, names=["weight"], nbeta=nbeta, step_size=eps, gamma=0.0,
-        n_chains=1, n_steps=steps, n_burnin=0, batch_size=64, sampler="sgld", rmsprop_alpha=0.99,
+    settings = ResolvedSGLD(
+        params=("weight",), nbeta=nbeta, step_size=eps, gamma=0.0, n_chains=1, n_draws=steps,
+        n_burnin=0, thin=1, batch_size=64, sampler="sgld", rmsprop_alpha=0.99,
         rmsprop_delta=1.0, noise_level=0.0, divergence_threshold=1e30, vectorize=True,
-        generator=gen,
     )
+    run = run_chains(start, gaussian_nll, x, y, settings, generator=gen)
     ref = nn.Linear(3, 2, bias=False)
     ref.load_state_dict(start.state_dict())
     opt = torch.optim.SGD(ref.parameters(), lr=eps * nbeta / 2)
@@ -183,7 +183,7 @@ def test_bad_input(linreg) -> None:  # type: ignore[no-untyped-def]
         SGLDConfig(step_size=-1.0)
     with pytest.raises(ConfigError, match="n_chains"):
         SGLDConfig(n_chains=0)
-    with pytest.raises(ConfigError, match="unknown SGLD setting 'stepsize'"):
+    with pytest.raises(ConfigError, match="unknown config key 'stepsize'.*did you mean 'step_size'"):
         SGLDConfig.from_dict({"stepsize": 1.0})
 
 
@@ -258,16 +258,18 @@ def test_losses_at_w_star_are_those_of_each_minibatch(linreg) -> None:  # type: 
     per-example losses for a mean of per-example terms, from a forward pass per step otherwise."""
     x, y = linreg.data
     c, b, steps, d = 2, 64, 30, 6
-    kw = dict(names=["layers.0.weight"], nbeta=300.0, step_size=1e-3, gamma=5.0, n_chains=c,
-              n_steps=steps, n_burnin=0, batch_size=b, sampler="sgld", rmsprop_alpha=0.99,
-              rmsprop_delta=1.0, noise_level=1.0, divergence_threshold=1e30, vectorize=True)
+    settings = ResolvedSGLD(
+        params=("layers.0.weight",), nbeta=300.0, step_size=1e-3, gamma=5.0, n_chains=c,
+        n_draws=steps, n_burnin=0, thin=1, batch_size=b, sampler="sgld", rmsprop_alpha=0.99,
+        rmsprop_delta=1.0, noise_level=1.0, divergence_threshold=1e30, vectorize=True,
+    )
 
     def not_separable(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         # a mean over the batch, but not of per-example terms: the cache must be rejected
         return gaussian_nll(out, t) + 0.5 * out.mean() ** 2
 
     for loss in (gaussian_nll, not_separable):
-        run = run_chains(linreg.model, loss, x, y, generator=torch.Generator().manual_seed(3), **kw)
+        run = run_chains(linreg.model, loss, x, y, settings, generator=torch.Generator().manual_seed(3))
         replay = torch.Generator().manual_seed(3)  # the sampler's draws: batch, then noise
         with torch.no_grad():
             for t in range(steps):
@@ -310,3 +312,81 @@ def test_models_with_an_ensemble_forward_run_their_chains_through_it() -> None:
     assert part.chain_backend == "ensemble" and part.n_params == 16 * 64 + 16
     assert math.isfinite(part.llc) and part.llc < ens.llc
     assert LLCResult.from_dict(json.loads(json.dumps(ens.to_dict()))).chain_backend == "ensemble"
+
+
+def test_pin_nbeta_fixes_the_default_n_beta_once(linreg) -> None:  # type: ignore[no-untyped-def]
+    from occamlab.slt import default_nbeta, pin_nbeta
+
+    pinned = pin_nbeta(SGLDConfig(), 1000)
+    assert pinned.nbeta == default_nbeta(1000) == 1000 / math.log(1000)
+    assert pinned == SGLDConfig(nbeta=1000 / math.log(1000))  # nothing else changes
+    explicit = SGLDConfig(nbeta=50.0)
+    assert pin_nbeta(explicit, 1000) is explicit  # a config that sets n beta keeps it
+    for bad in (1, True, 2.5, -3):
+        with pytest.raises(ConfigError, match="n must be an integer >= 2"):
+            pin_nbeta(SGLDConfig(), bad)  # type: ignore[arg-type]
+    # the estimate at n with the default n beta samples what a pinned config samples
+    # (the default gamma follows n beta in both)
+    cfg = SGLDConfig(**{**SHORT.__dict__, "gamma": None})
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, cfg, seed=1, n=30_000)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, pin_nbeta(cfg, 30_000), seed=1,
+                     n=30_000)
+    assert (a.nbeta, a.gamma, a.llc_per_chain) == (b.nbeta, b.gamma, b.llc_per_chain)
+
+
+def _random_calls() -> list[tuple[str, object]]:
+    from occamlab import slt
+
+    lin = make_linear_regression(2, 1, n=100, seed=0)
+    args = (lin.model, lin.loss_fn, lin.data)
+    return [
+        ("estimate_llc", lambda seed: slt.estimate_llc(*args, seed=seed)),
+        ("calibrate_sgld", lambda seed: slt.calibrate_sgld(*args, seed=seed)),
+        ("estimate_llc_calibrated", lambda seed: slt.estimate_llc_calibrated(*args, seed=seed)),
+        ("estimate_llc_trajectory",
+         lambda seed: slt.estimate_llc_trajectory([lin.model], lin.loss_fn, lin.data, seed=seed)),
+        ("validate_llc", lambda seed: slt.validate_llc(["regular/linreg-5x4"], seed=seed)),
+        ("make_dln", lambda seed: slt.make_dln([2, 2], 1, n=10, seed=seed)),
+        ("make_rrr", lambda seed: slt.make_rrr(2, 2, 2, 1, n=10, seed=seed)),
+        ("make_linear_regression", lambda seed: slt.make_linear_regression(2, 1, n=10, seed=seed)),
+        ("make_normal_crossing", lambda seed: slt.make_normal_crossing([1], n=10, seed=seed)),
+        ("make_logistic_regression",
+         lambda seed: slt.make_logistic_regression(2, n=10, seed=seed)),
+    ]
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "0", None])
+def test_every_random_function_checks_its_seed(bad: object) -> None:
+    for name, call in _random_calls():
+        with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+            call(bad)  # type: ignore[operator]
+        assert name
+
+
+def test_seed_defaults_to_zero(linreg) -> None:  # type: ignore[no-untyped-def]
+    a = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT)
+    b = estimate_llc(linreg.model, linreg.loss_fn, linreg.data, SHORT, seed=0)
+    assert a.llc_per_chain == b.llc_per_chain
+    assert make_rrr(4, 3, 4, 1, n=50).data[1].equal(make_rrr(4, 3, 4, 1, n=50, seed=0).data[1])
+
+
+def test_valid_means_no_warnings(linreg) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from occamlab.slt import estimate_llc_trajectory
+
+    res = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                       SGLDConfig(step_size=1e-2, n_chains=4, n_draws=300, n_burnin=200), seed=0)
+    assert res.valid and res.warnings == ()
+    bad = replace(res, warnings=("R-hat 1.2 > 1.1",))
+    assert not bad.valid
+    assert "valid" not in res.to_dict()  # a property, not a field: not serialized
+    traj = estimate_llc_trajectory([linreg.model], linreg.loss_fn, linreg.data, SHORT, seed=0)
+    assert traj.valid == traj.results[0].valid
+    with pytest.warns(ConvergenceWarning):
+        hot = estimate_llc(linreg.model, linreg.loss_fn, linreg.data,
+                           SGLDConfig(step_size=5.0, gamma=1.0, sampler="sgld", n_chains=2,
+                                      n_draws=20, n_burnin=5), seed=0)
+    assert not hot.valid
+    assert not estimate_llc_trajectory([linreg.model], linreg.loss_fn, linreg.data,
+                                       hot.config, seed=0).valid

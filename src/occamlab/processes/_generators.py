@@ -174,90 +174,94 @@ def minimal_generator(
     A, k = presentation.n_symbols, states
     if A ** L > 200_000:
         raise ConfigError(f"{A}^{L} words is too many; choose a smaller word_length")
-    target = presentation.word_probabilities(L).ravel()
-    scale = 1.0 / max(np.abs(target).max(), 1e-12)
-
-    def stationary(T: np.ndarray) -> np.ndarray:
-        return stationary_of(T.sum(axis=0))
-
-    D = k * A * k
-    steps = np.eye(D) * _FD_STEP
-    steps_c = np.eye(D) * _FD_CENTRAL
-
-    def batch(Z: np.ndarray, mu: float) -> np.ndarray:
-        """Objective for a batch of parameter vectors Z, shape (B, D) -> (B,)."""
-        T = _unpack_batch(Z, A, k)  # (B, A, k, k)
-        pi = _stationary_batch(T.sum(axis=1))  # (B, k)
-        d = (_words_batch(T, pi, L) - target) * scale  # (B, A^L)
-        H = entropy_bits(pi, axis=1) if mu >= 0 else 0.0
-        return H * (mu >= 0) + abs(mu) * np.einsum("bw,bw->b", d, d)
-
-    def residuals(Z: np.ndarray) -> np.ndarray:
-        T = _unpack_batch(Z, A, k)
-        return (_words_batch(T, _stationary_batch(T.sum(axis=1)), L) - target) * scale
-
-    def jac(z: np.ndarray) -> np.ndarray:
-        # Central differences, all 2D perturbations in one batched call: (A^L, D).
-        r = residuals(np.vstack([z[None, :] + steps_c, z[None, :] - steps_c]))
-        return ((r[:D] - r[D:]) / (2 * _FD_CENTRAL)).T
-
-    def polish(z: np.ndarray) -> np.ndarray:
-        """Gauss-Newton (trust-region reflective) on the word residuals, inside [0, 1]."""
-        return least_squares(lambda v: residuals(v[None, :])[0], np.clip(z, 0, 1), jac=jac,
-                             bounds=(0.0, 1.0), method="trf", xtol=1e-15, ftol=1e-15,
-                             gtol=1e-15, max_nfev=200).x
-
-    def fun_grad(z: np.ndarray, mu: float) -> tuple[float, np.ndarray]:
-        # Forward differences, all D perturbations evaluated in one batched call.
-        f = batch(np.vstack([z[None, :], z[None, :] + steps]), mu)
-        return float(f[0]), (f[1:] - f[0]) / _FD_STEP
-
+    search = _Search(A, k, L, presentation.word_probabilities(L).ravel())
     gen = np.random.default_rng(check_seed(seed))
     starts = [np.asarray(w, float).transpose(1, 0, 2).reshape(-1) for w in warm_starts]
     starts += [gen.dirichlet(np.full(A * k, 0.7), size=k).ravel() for _ in range(n_starts)]
-    bounds = [(0.0, 1.0)] * (k * A * k)
     best: tuple[float, np.ndarray, float] | None = None
     n_feasible = 0
     for z0 in starts:
+        feasible, found = search.from_start(z0, word_tol)
+        n_feasible += feasible
+        for cand in found:
+            if best is None or cand[0] < best[0]:
+                best = cand
+    common: dict[str, Any] = {"process": presentation.name, "params": dict(presentation.params),
+              "states": k,
+              "statistical_complexity": float(statistical_complexity),
+              "excess_entropy": excess_entropy, "word_length": L, "word_tol": word_tol,
+              "n_starts": len(starts), "seed": seed}
+    if best is None:
+        return GeneratorResult(generative_complexity=None, matrices=None, stationary=None,
+                               max_word_error=None, n_feasible=0, converged=False, **common)
+    T = np.where(best[1] < 1e-12, 0.0, best[1])
+    T = T / T.sum(axis=(0, 2))[None, :, None]
+    pi = stationary_of(T.sum(axis=0))
+    return GeneratorResult(
+        generative_complexity=float(entropy_bits(pi)), matrices=T.tolist(), stationary=pi.tolist(),
+        max_word_error=float(np.abs(_words_of(T, pi, L) - search.target).max()),
+        n_feasible=n_feasible, converged=True, **common)
+
+
+class _Search:
+    """The penalty search for a ``k``-state generator matching the target's words of length
+    ``L`` (see the module docstring): objective, residuals, finite-difference derivatives."""
+
+    def __init__(self, A: int, k: int, L: int, target: np.ndarray) -> None:
+        self.A, self.k, self.L, self.target = A, k, L, target
+        self.scale = 1.0 / max(np.abs(target).max(), 1e-12)
+        self.D = k * A * k
+        self.steps = np.eye(self.D) * _FD_STEP
+        self.steps_c = np.eye(self.D) * _FD_CENTRAL
+        self.bounds = [(0.0, 1.0)] * self.D
+
+    def batch(self, Z: np.ndarray, mu: float) -> np.ndarray:
+        """Objective for a batch of parameter vectors Z, shape (B, D) -> (B,)."""
+        T = _unpack_batch(Z, self.A, self.k)  # (B, A, k, k)
+        pi = _stationary_batch(T.sum(axis=1))  # (B, k)
+        d = (_words_batch(T, pi, self.L) - self.target) * self.scale  # (B, A^L)
+        H = entropy_bits(pi, axis=1) if mu >= 0 else 0.0
+        return H * (mu >= 0) + abs(mu) * np.einsum("bw,bw->b", d, d)
+
+    def residuals(self, Z: np.ndarray) -> np.ndarray:
+        T = _unpack_batch(Z, self.A, self.k)
+        return (_words_batch(T, _stationary_batch(T.sum(axis=1)), self.L) - self.target) * self.scale
+
+    def jac(self, z: np.ndarray) -> np.ndarray:
+        # Central differences, all 2D perturbations in one batched call: (A^L, D).
+        r = self.residuals(np.vstack([z[None, :] + self.steps_c, z[None, :] - self.steps_c]))
+        return ((r[:self.D] - r[self.D:]) / (2 * _FD_CENTRAL)).T
+
+    def polish(self, z: np.ndarray) -> np.ndarray:
+        """Gauss-Newton (trust-region reflective) on the word residuals, inside [0, 1]."""
+        return least_squares(lambda v: self.residuals(v[None, :])[0], np.clip(z, 0, 1),
+                             jac=self.jac, bounds=(0.0, 1.0), method="trf", xtol=1e-15,
+                             ftol=1e-15, gtol=1e-15, max_nfev=200).x
+
+    def fun_grad(self, z: np.ndarray, mu: float) -> tuple[float, np.ndarray]:
+        # Forward differences, all D perturbations evaluated in one batched call.
+        f = self.batch(np.vstack([z[None, :], z[None, :] + self.steps]), mu)
+        return float(f[0]), (f[1:] - f[0]) / _FD_STEP
+
+    def from_start(self, z0: np.ndarray, word_tol: float
+                   ) -> tuple[bool, list[tuple[float, np.ndarray, float]]]:
+        """Penalty continuation from ``z0``, then a feasibility polish from where it stopped and
+        from ``z0`` itself (which keeps a feasible warm start feasible). Returns whether a
+        feasible generator was found and each feasible one as ``(H, T, max word error)``."""
         z = np.clip(z0, 0, 1)
         for mu in (1e1, 1e3, 1e5):
-            z = minimize(fun_grad, z, args=(mu,), jac=True, method="L-BFGS-B", bounds=bounds,
-                         options={"maxiter": 400}).x
-        # Feasibility polish from where the penalty stopped (and from the start itself, which
-        # keeps a feasible warm start feasible).
-        feasible = False
-        for cand in (polish(z), polish(z0)):
-            T = _unpack(cand, A, k)
+            z = minimize(self.fun_grad, z, args=(mu,), jac=True, method="L-BFGS-B",
+                         bounds=self.bounds, options={"maxiter": 400}).x
+        found = []
+        for cand in (self.polish(z), self.polish(z0)):
+            T = _unpack(cand, self.A, self.k)
             if not _irreducible(T):
                 continue
-            pi = stationary(T)
-            e = float(np.abs(_words_of(T, pi, L) - target).max())
+            pi = stationary_of(T.sum(axis=0))
+            e = float(np.abs(_words_of(T, pi, self.L) - self.target).max())
             if e <= word_tol:
-                feasible = True
-                H = float(entropy_bits(pi))
-                if best is None or H < best[0]:
-                    best = (H, T, e)
-        n_feasible += feasible
-    if best is None:
-        return GeneratorResult(
-            process=presentation.name, params=dict(presentation.params), states=k,
-            generative_complexity=None, statistical_complexity=float(statistical_complexity),
-            excess_entropy=excess_entropy, matrices=None, stationary=None, max_word_error=None,
-            word_length=L, word_tol=word_tol, n_starts=len(starts), n_feasible=0, converged=False,
-            seed=seed,
-        )
-    H, T, e = best
-    T = np.where(T < 1e-12, 0.0, T)
-    T = T / T.sum(axis=(0, 2))[None, :, None]
-    pi = stationary(T)
-    return GeneratorResult(
-        process=presentation.name, params=dict(presentation.params), states=k,
-        generative_complexity=float(entropy_bits(pi)),
-        statistical_complexity=float(statistical_complexity), excess_entropy=excess_entropy,
-        matrices=T.tolist(), stationary=pi.tolist(),
-        max_word_error=float(np.abs(_words_of(T, pi, L) - target).max()), word_length=L,
-        word_tol=word_tol, n_starts=len(starts), n_feasible=n_feasible, converged=True, seed=seed,
-    )
+                found.append((float(entropy_bits(pi)), T, e))
+        return bool(found), found
 
 
 def _irreducible(T: np.ndarray) -> bool:

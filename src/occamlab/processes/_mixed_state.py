@@ -161,16 +161,7 @@ def mixed_state_graph(
         nb = U[fi, xi] / P[fi, xi][:, None]  # (M, n)
         keys = keys_of(nb)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        ids = np.empty(uniq.size, dtype=np.int64)
-        new_rows = []
-        for u in range(uniq.size):
-            kb = uniq[u].tobytes()
-            j = index.get(kb)
-            if j is None:
-                new_rows.append(u)
-                ids[u] = -1
-            else:
-                ids[u] = j
+        ids, new_rows = _known_ids(uniq, index)
         if n_total + len(new_rows) > max_states:
             complete = False
             break
@@ -201,7 +192,33 @@ def mixed_state_graph(
         frontier_beliefs = nb[first[new_rows_arr]]
         beliefs.append(frontier_beliefs)
         depths.append(np.full(new_ids.size, depth, dtype=np.int64))
-    # Expanded states are exactly the first sum(len(block)) ids, in order.
+    successor, probability, expanded = _assemble(succ_blocks, prob_blocks, n_total, A)
+    return MixedStateGraph(
+        beliefs=np.concatenate(beliefs), depth=np.concatenate(depths), successor=successor,
+        probability=probability, expanded=expanded, complete=complete, max_depth=depth,
+        tol=tol, max_merge_distance=merge_dist,
+    )
+
+
+def _known_ids(uniq: np.ndarray, index: dict[bytes, int]) -> tuple[np.ndarray, list[int]]:
+    """Ids of the layer's distinct beliefs already in ``index`` (-1 where new), and the rows of
+    the new ones."""
+    ids = np.empty(uniq.size, dtype=np.int64)
+    new_rows = []
+    for u in range(uniq.size):
+        j = index.get(uniq[u].tobytes())
+        if j is None:
+            new_rows.append(u)
+            ids[u] = -1
+        else:
+            ids[u] = j
+    return ids, new_rows
+
+
+def _assemble(succ_blocks: list[np.ndarray], prob_blocks: list[np.ndarray], n_total: int,
+              A: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Successor and probability tables of every state, and which states were expanded (exactly
+    the first ``sum(len(block))`` ids, in order)."""
     n_exp = sum(b.shape[0] for b in succ_blocks)
     successor = np.full((n_total, A), -1, dtype=np.int64)
     probability = np.zeros((n_total, A))
@@ -210,8 +227,4 @@ def mixed_state_graph(
         probability[:n_exp] = np.concatenate(prob_blocks)
     expanded = np.zeros(n_total, dtype=bool)
     expanded[:n_exp] = True
-    return MixedStateGraph(
-        beliefs=np.concatenate(beliefs), depth=np.concatenate(depths), successor=successor,
-        probability=probability, expanded=expanded, complete=complete, max_depth=depth,
-        tol=tol, max_merge_distance=merge_dist,
-    )
+    return successor, probability, expanded

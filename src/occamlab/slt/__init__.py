@@ -10,7 +10,12 @@
   threshold ``n_q`` and the two-part code length.
 """
 
-from occamlab.slt._calibrate import CalibrationResult, calibrate_sgld, estimate_llc_calibrated
+from occamlab.slt._calibrate import (
+    CalibrationConfig,
+    CalibrationResult,
+    calibrate_sgld,
+    estimate_llc_calibrated,
+)
 from occamlab.slt._compress import (
     CompressionResult,
     TwoPartCode,
@@ -27,7 +32,7 @@ from occamlab.slt._known import (
     regular_lambda,
     rrr_lambda,
 )
-from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc
+from occamlab.slt._llc import LLCResult, SGLDConfig, default_nbeta, estimate_llc, pin_nbeta
 from occamlab.slt._models import (
     DeepLinear,
     KnownModel,
@@ -60,6 +65,7 @@ __all__ = [
     "LLCResult",
     "estimate_llc",
     "default_nbeta",
+    "pin_nbeta",
     "split_rhat",
     "effective_sample_size",
     "drift_z",
@@ -72,6 +78,7 @@ __all__ = [
     "make_linear_regression",
     "make_logistic_regression",
     "make_normal_crossing",
+    "CalibrationConfig",
     "CalibrationResult",
     "calibrate_sgld",
     "estimate_llc_calibrated",

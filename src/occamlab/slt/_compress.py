@@ -24,6 +24,7 @@ from torch import nn
 
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
+from occamlab.slt._backends import LossFn
 from occamlab.slt._quantize import CompressionSpec, compress_model, compressed_bits
 from occamlab.slt._sgld import as_tensors
 
@@ -35,9 +36,6 @@ __all__ = [
     "two_part_code_length",
     "asymptotic_redundancy",
 ]
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
 
 def evaluate_loss(model: nn.Module, loss_fn: LossFn, data: Any, *, chunk: int = 4096) -> float:
     """Mean loss over all examples of ``data`` (evaluated in chunks, weighted by chunk size)."""
@@ -69,6 +67,12 @@ class CompressionResult(Rendered):
     n: int
     warnings: tuple[str, ...] = ()
 
+    @property
+    def valid(self) -> bool:
+        """The search passed its own checks: an ``n_q`` was found and the loss increase was
+        monotone in the levels tried (``warnings`` is empty)."""
+        return not self.warnings
+
     def _tables(self) -> list[Table]:
         unit = "rank" if self.scheme == "svd" else "bits"
         rows = [[lv, loss, loss - self.loss_base, "<- n_q" if lv == self.n_q else ""]
@@ -80,6 +84,30 @@ class CompressionResult(Rendered):
             *(f"warning: {w}" for w in self.warnings),
         ]
         return [Table("Critical compression threshold", [unit, "loss", "increase", ""], rows, notes)]
+
+
+def _default_max_level(model: nn.Module, scheme: str) -> int:
+    """16 bits, or for ``svd`` the largest rank of a weight matrix."""
+    if scheme != "svd":
+        return 16
+    mats = [p for p in model.parameters() if p.dim() >= 2]
+    return max((min(p.shape[0], p.numel() // p.shape[0]) for p in mats), default=1)
+
+
+def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The least level in ``[lo, hi]`` that passes ``ok``, assuming passing is monotone: ``None``
+    if ``hi`` fails; evaluates ``hi``, then ``lo``, then the midpoints."""
+    if not ok(hi):
+        return None
+    if ok(lo):
+        return lo
+    while hi - lo > 1:  # lo fails, hi passes
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def critical_compression(
@@ -113,41 +141,23 @@ def critical_compression(
     CompressionSpec(scheme, max(min_level, 1), group_size, symmetric)  # validates the scheme
     x, y = as_tensors(data)
     if max_level is None:
-        if scheme == "svd":
-            mats = [p for p in model.parameters() if p.dim() >= 2]
-            max_level = max((min(p.shape[0], p.numel() // p.shape[0]) for p in mats), default=1)
-        else:
-            max_level = 16
+        max_level = _default_max_level(model, scheme)
     if not 1 <= min_level <= max_level:
         raise ConfigError(f"need 1 <= min_level <= max_level, got {min_level} and {max_level}")
     base = evaluate_loss(model, loss_fn, (x, y))
     cache: dict[int, float] = {}
 
-    def loss_at(level: int) -> float:
+    def ok(level: int) -> bool:
         if level not in cache:
             spec = CompressionSpec(scheme, level, group_size, symmetric)
             cache[level] = evaluate_loss(compress_model(model, spec), loss_fn, (x, y))
-        return cache[level]
-
-    def ok(level: int) -> bool:
-        v = loss_at(level)
+        v = cache[level]
         return math.isfinite(v) and v - base <= epsilon
 
     notes: list[str] = []
-    if not ok(max_level):
+    n_q = _bisect(ok, min_level, max_level)
+    if n_q is None:
         notes.append(f"even level {max_level} raises the loss by more than epsilon: no n_q")
-        n_q = None
-    elif ok(min_level):
-        n_q = min_level
-    else:
-        lo, hi = min_level, max_level  # lo fails, hi passes
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if ok(mid):
-                hi = mid
-            else:
-                lo = mid
-        n_q = hi
     levels = tuple(sorted(cache.items()))
     passes = [lv for lv, v in levels if v - base <= epsilon]
     if n_q is not None and any(lv < n_q for lv in passes):

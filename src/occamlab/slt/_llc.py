@@ -4,26 +4,36 @@
 posterior ``exp(-n beta L_n(w) - gamma/2 ||w - w*||^2)`` sampled by :func:`run_chains`; the
 default ``n beta = n / log n`` (Watanabe's WBIC temperature). Burn-in draws are dropped and
 ``L_n(w*)`` is measured on the same minibatches the chains see.
+
+:func:`estimate_llc` is a thin driver: check the inputs, resolve the settings
+(:func:`resolve_sgld`), run the chains (:func:`run_chains`), summarise them and turn the
+diagnostics into warnings (:mod:`occamlab.slt._summary`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from occamlab._render import Rendered, Table, jsonable
-from occamlab.errors import ConfigError, ConvergenceWarning, suggest
-from occamlab.slt._diagnostics import drift_z, effective_sample_size, split_rhat
-from occamlab.slt._sgld import as_tensors, run_chains
+from occamlab._config import ConfigBase
+from occamlab._render import Rendered, Table
+from occamlab.errors import ConfigError, ConvergenceWarning, check_seed, suggest
+from occamlab.slt._backends import LossFn, make_loss, split_state
+from occamlab.slt._sgld import (
+    ChainRun,
+    ResolvedSGLD,
+    as_tensors,
+    initial_second_moment,
+    run_chains,
+)
+from occamlab.slt._summary import ChainSummary, diagnose, summarise
 
-__all__ = ["SGLDConfig", "LLCResult", "estimate_llc", "default_nbeta"]
+__all__ = ["SGLDConfig", "LLCResult", "estimate_llc", "default_nbeta", "pin_nbeta"]
 
 SAMPLERS = ("sgld", "rmsprop_sgld")
 
@@ -35,8 +45,52 @@ def default_nbeta(n: int) -> float:
     return n / math.log(n)
 
 
+def _check_n(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(f"n must be an integer >= 2 (examples L_n averages over), got {n!r}")
+    return n
+
+
+def pin_nbeta(config: SGLDConfig, n: int) -> SGLDConfig:
+    """``config`` with ``n beta`` fixed at ``n / log n`` when it leaves it to the default.
+
+    ``SGLDConfig(nbeta=None)`` means ``n beta = n / log n`` with ``n`` the number of rows of the
+    data the sampler sees. When ``n`` -- what ``L_n`` averages over -- is something else (the
+    ``rows x context`` predicted tokens of a language model's windows), every run that should
+    sample the estimate's tempered posterior ``exp(-n beta L_n(w) - gamma/2 ||w - w*||^2)``
+    (calibration pilots, the chains of a trajectory) must be given this ``n beta`` explicitly;
+    the ``gamma`` that defaults from it follows. A config that sets ``nbeta`` is returned as is.
+
+    Parameters
+    ----------
+    config : SGLDConfig
+    n : int
+        Examples (predictions) ``L_n`` averages over, ``>= 2``.
+
+    Returns
+    -------
+    SGLDConfig
+
+    Raises
+    ------
+    ConfigError
+        ``n`` is not an integer ``>= 2``.
+
+    Examples
+    --------
+    >>> round(pin_nbeta(SGLDConfig(), 1000).nbeta, 3)
+    144.765
+    >>> pin_nbeta(SGLDConfig(nbeta=50.0), 1000).nbeta
+    50.0
+    """
+    _check_n(n)
+    if config.nbeta is not None:
+        return config
+    return replace(config, nbeta=default_nbeta(n))
+
+
 @dataclass(frozen=True)
-class SGLDConfig:
+class SGLDConfig(ConfigBase):
     """Settings of the localized SGLD sampler (every one is recorded with the result).
 
     Parameters
@@ -60,8 +114,8 @@ class SGLDConfig:
     rmsprop_alpha : float
         Decay of the RMSProp second moment (adapted during burn-in, frozen afterwards).
     rmsprop_delta : float or None
-        Floor added to ``sqrt(V)``; ``None`` means ``sqrt(gamma)`` (the drift scale the
-        localization alone produces), or 1 when ``gamma = 0``.
+        Floor added to ``sqrt(V)``; ``None`` means ``sqrt(gamma)`` (the scale of ``grad U`` that
+        the localization alone produces), or 1 when ``gamma = 0``.
     noise_level : float
         Multiplies the injected noise; 1 samples the posterior, 0 turns SGLD into gradient descent
         (a testing aid; the estimate is then not an LLC).
@@ -131,22 +185,6 @@ class SGLDConfig:
                 raise ConfigError("SGLDConfig.params must be a tuple of parameter names")
             object.__setattr__(self, "params", tuple(self.params))
 
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SGLDConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown SGLD setting {unknown[0]!r}" + suggest(unknown[0], known)
-                + f"; allowed: {', '.join(sorted(known))}"
-            )
-        d = dict(d)
-        if d.get("params") is not None:
-            d["params"] = tuple(d["params"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -183,8 +221,9 @@ class LLCResult(Rendered):
     chain_backend: str = ""  # "ensemble", "vmap" or "copies": how the chains were evaluated
 
     @property
-    def trustworthy(self) -> bool:
-        """No warnings were raised."""
+    def valid(self) -> bool:
+        """The estimate passed all its own diagnostics (no divergence, R-hat, drift, effective
+        sample size, temperature, sign): ``warnings`` is empty."""
         return not self.warnings
 
     def _tables(self) -> list[Table]:
@@ -218,25 +257,22 @@ class LLCResult(Rendered):
 
 def default_gamma(
     model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: LossFn,
     x: torch.Tensor,
     y: torch.Tensor,
-    names: list[str],
+    params: list[str],
     nbeta: float,
     *,
     batch_size: int | None,
     seed: int,
 ) -> float:
-    """``n beta / 100``, or ``n beta / 10^4`` where the Hessian at ``w*`` vanishes (Hutchinson)."""
-    from occamlab.slt._sgld import _initial_second_moment, _make_loss
+    """``n beta / 100``, or ``n beta / 10^4`` where the Hessian at ``w*`` vanishes (Hutchinson).
 
-    state = {k: v.detach() for k, v in {**dict(model.named_parameters()),
-                                          **dict(model.named_buffers())}.items()}
-    center = {k: state[k] for k in names}
-    fixed = {k: v for k, v in state.items() if k not in center}
+    ``params`` names the sampled parameters; the probes are seeded by ``seed + 7919``."""
+    center, fixed = split_state(model, params)
     gen = torch.Generator(device=x.device)
     gen.manual_seed(int(seed) + 7919)
-    diag = _initial_second_moment(_make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
+    diag = initial_second_moment(make_loss(model, loss_fn, fixed), center, x, y, 1.0, 0.0, 4,
                                   gen, batch_size)
     if diag is None:
         return nbeta / 100.0
@@ -266,9 +302,7 @@ def _check_model(model: nn.Module) -> None:
             )
 
 
-def _check_loss(
-    model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor
-) -> float:
+def _check_loss(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> float:
     """Evaluate ``L_n(w*)`` and check that the loss is a finite scalar *mean* over the batch."""
     k = min(x.shape[0], 64)
     with torch.no_grad():
@@ -291,13 +325,80 @@ def _check_loss(
     return full
 
 
+def _sampled_params(model: nn.Module, config: SGLDConfig) -> list[str]:
+    """The names of the parameters that move: ``config.params``, or every trainable one."""
+    all_names = [k for k, p in model.named_parameters() if p.requires_grad]
+    if config.params is None:
+        names = all_names
+    else:
+        missing = [p for p in config.params if p not in all_names]
+        if missing:
+            raise ConfigError(
+                f"SGLDConfig.params names {missing[0]!r}, which is not a trainable parameter"
+                + suggest(missing[0], all_names) + f"; the model has: {', '.join(all_names)}"
+            )
+        names = list(config.params)
+    if not names:
+        raise ConfigError("the model has no trainable parameters to sample")
+    return names
+
+
+def resolve_sgld(
+    config: SGLDConfig, model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
+    *, n: int, seed: int,
+) -> ResolvedSGLD:
+    """``config`` with its defaults resolved for this model and data.
+
+    ``n beta = n / log n`` (unless set); ``gamma`` from :func:`default_gamma` (unless set;
+    Hutchinson probes seeded by ``seed``); ``rmsprop_delta = sqrt(gamma)``, or 1 when
+    ``gamma = 0``; ``divergence_threshold = 1000 + 10 d`` with ``d`` the sampled parameters.
+    """
+    names = _sampled_params(model, config)
+    named = dict(model.named_parameters())
+    d = int(sum(named[k].numel() for k in names))
+    nbeta = float(config.nbeta) if config.nbeta is not None else default_nbeta(n)
+    gamma = float(config.gamma) if config.gamma is not None else default_gamma(
+        model, loss_fn, x, y, names, nbeta, batch_size=config.batch_size, seed=seed
+    )
+    delta = config.rmsprop_delta
+    if delta is None:
+        delta = math.sqrt(gamma) if gamma > 0 else 1.0
+    return ResolvedSGLD(
+        params=tuple(names), nbeta=nbeta, gamma=gamma, step_size=config.step_size,
+        n_chains=config.n_chains, n_draws=config.n_draws, n_burnin=config.n_burnin,
+        thin=config.thin, batch_size=config.batch_size, sampler=config.sampler,
+        rmsprop_alpha=config.rmsprop_alpha, rmsprop_delta=delta,
+        noise_level=config.noise_level,
+        divergence_threshold=config.divergence_threshold or 1000.0 + 10.0 * d,
+        vectorize=config.vectorize,
+    )
+
+
+def _result(
+    s: ChainSummary, run: ChainRun, resolved: ResolvedSGLD, config: SGLDConfig, *, n: int,
+    n_params: int, loss_init: float, notes: list[str],
+) -> LLCResult:
+    """The :class:`LLCResult` of a summarised run."""
+    return LLCResult(
+        llc=s.llc, llc_stderr=s.llc_stderr, llc_per_chain=s.llc_per_chain,
+        nbeta=resolved.nbeta, gamma=resolved.gamma, n=n, n_params=n_params,
+        loss_init=loss_init, rhat=s.rhat, ess=s.ess, drift_z=s.drift_z,
+        mala_acceptance=s.mala_acceptance, temperature=s.temperature,
+        temperature_weighted=run.weighted_temperature, temperature_stderr=s.temperature_stderr,
+        diverged=tuple(run.diverged_at), warnings=tuple(notes), config=replace(config),
+        loss_trace=tuple(tuple(float(v) for v in row) for row in s.loss_trace),
+        llc_trace=tuple(tuple(float(v) for v in row) for row in s.kept),
+        vectorized=run.vectorized, chain_backend=run.chain_backend,
+    )
+
+
 def estimate_llc(
     model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: LossFn,
     data: Any,
     config: SGLDConfig | None = None,
     *,
-    seed: int,
+    seed: int = 0,
     n: int | None = None,
 ) -> LLCResult:
     """Estimate the local learning coefficient of ``model`` at its current weights ``w*``.
@@ -316,7 +417,8 @@ def estimate_llc(
         The ``n`` examples ``L_n`` averages over.
     config : SGLDConfig, optional
     seed : int
-        Seeds minibatches and noise; same seed, same result.
+        Non-negative; seeds minibatches and noise (and the probes of the default ``gamma``);
+        same seed, same result.
     n : int, optional
         The number of examples ``L_n`` averages over when it is not the number of rows of
         ``data`` (a language model's windows hold ``rows x context`` predicted tokens); sets the
@@ -329,129 +431,26 @@ def estimate_llc(
     Raises
     ------
     ConfigError
-        Bad settings, a train-mode model with dropout/batch norm, a loss that is not a scalar mean.
+        Bad settings or seed, a train-mode model with dropout/batch norm, a loss that is not a
+        scalar mean.
     DataError
         Empty or mismatched data.
     """
+    seed = check_seed(seed)
     cfg = config or SGLDConfig()
     _check_model(model)
     x, y = as_tensors(data)
-    if n is None:
-        n = int(x.shape[0])
-    elif isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ConfigError(f"n must be an integer >= 2 (examples L_n averages over), got {n!r}")
+    n = int(x.shape[0]) if n is None else _check_n(n)
     loss_init = _check_loss(model, loss_fn, x, y)
-    all_names = [k for k, p in model.named_parameters() if p.requires_grad]
-    if cfg.params is None:
-        names = all_names
-    else:
-        missing = [p for p in cfg.params if p not in all_names]
-        if missing:
-            raise ConfigError(
-                f"SGLDConfig.params names {missing[0]!r}, which is not a trainable parameter"
-                + suggest(missing[0], all_names) + f"; the model has: {', '.join(all_names)}"
-            )
-        names = list(cfg.params)
-    if not names:
-        raise ConfigError("the model has no trainable parameters to sample")
-    params = dict(model.named_parameters())
-    d = int(sum(params[k].numel() for k in names))
-    nbeta = float(cfg.nbeta) if cfg.nbeta is not None else default_nbeta(n)
-    gamma = float(cfg.gamma) if cfg.gamma is not None else default_gamma(
-        model, loss_fn, x, y, names, nbeta, batch_size=cfg.batch_size, seed=seed
-    )
-    delta = cfg.rmsprop_delta
-    if delta is None:
-        delta = math.sqrt(gamma) if gamma > 0 else 1.0
-    threshold = cfg.divergence_threshold or 1000.0 + 10.0 * d
+    resolved = resolve_sgld(cfg, model, loss_fn, x, y, n=n, seed=seed)
     gen = torch.Generator(device=x.device)
-    gen.manual_seed(int(seed))
-    n_steps = cfg.n_burnin + cfg.n_draws * cfg.thin
-    run = run_chains(
-        model, loss_fn, x, y, names=names, nbeta=nbeta, step_size=cfg.step_size,
-        gamma=gamma, n_chains=cfg.n_chains, n_steps=n_steps, n_burnin=cfg.n_burnin,
-        batch_size=cfg.batch_size, sampler=cfg.sampler, rmsprop_alpha=cfg.rmsprop_alpha,
-        rmsprop_delta=delta, noise_level=cfg.noise_level, divergence_threshold=threshold,
-        vectorize=cfg.vectorize, generator=gen,
-    )
-    losses = run.loss_trace.numpy()
-    excess = nbeta * (losses - run.init_trace.numpy())  # (C, S)
-    kept = excess[:, cfg.n_burnin :: cfg.thin][:, : cfg.n_draws]  # (C, n_draws)
-    ok = [s is None for s in run.diverged_at]
-    per_chain = tuple(float(kept[i].mean()) if ok[i] else float("nan") for i in range(len(ok)))
-    good = kept[np.array(ok)]
-    acc = run.accept.numpy()[np.array(ok), max(cfg.n_burnin - 1, 0) :]
-    mala = float(np.nanmean(acc)) if acc.size and np.isfinite(acc).any() else float("nan")
-    vir = run.virial.numpy()[np.array(ok), cfg.n_burnin :]
-    temperature = float(vir.mean()) if vir.size else float("nan")  # (chains, kept steps)
-    t_se = float("nan")
-    if vir.ndim == 2 and vir.shape[0] > 0 and vir.shape[1] >= 4:
-        ess_t = effective_sample_size(vir)
-        t_se = float(vir.std() / math.sqrt(max(ess_t, 1.0)))
-    notes: list[str] = []
-    n_bad = len(ok) - sum(ok)
-    if n_bad:
-        first = min(s for s in run.diverged_at if s is not None)
-        notes.append(
-            f"{n_bad} of {len(ok)} chains diverged (first at step {first}) and were stopped and "
-            f"left out; reduce step_size (now {cfg.step_size:g})"
-        )
-    if good.shape[0] == 0:
-        llc, se, rhat, ess, dz = (float("nan"),) * 5
-        notes.append("no chain survived: the estimate is undefined (nan), not infinite")
-    else:
-        llc = float(good.mean(axis=1).mean())
-        se = float(good.mean(axis=1).std(ddof=1) / math.sqrt(good.shape[0])) if good.shape[0] > 1 else float("nan")
-        rhat = split_rhat(good) if good.shape[0] > 1 else float("nan")
-        ess = effective_sample_size(good)
-        dz = drift_z(good)
-        if not math.isfinite(llc):
-            notes.append("the estimate is not finite")
-        elif llc < 0:
-            notes.append(
-                "negative estimate: w* is probably not a local minimum of L_n (chains found lower "
-                "loss), or the loss at w* was measured on other data"
-            )
-        if math.isfinite(rhat) and rhat > 1.1:
-            notes.append(f"R-hat {rhat:.3f} > 1.1: chains disagree (mix longer or change step_size)")
-        if math.isfinite(dz) and abs(dz) > 4:
-            notes.append(
-                f"the trace still drifts (z = {dz:.1f} between first and last third of the draws): "
-                "lengthen burn-in or check that w* is a minimum"
-            )
-        if math.isfinite(temperature) and temperature > 1 + max(0.1, 3 * (t_se if math.isfinite(t_se) else 0)):
-            notes.append(
-                f"the chains run hot (configurational temperature {temperature:.2f} > 1): "
-                "discretization or minibatch-gradient noise inflates the estimate; reduce "
-                "step_size or enlarge batch_size"
-            )
-        if math.isfinite(ess) and ess < 20:
-            notes.append(f"effective sample size {ess:.0f} < 20: the standard error is unreliable")
+    gen.manual_seed(seed)
+    run = run_chains(model, loss_fn, x, y, resolved, generator=gen)
+    summary = summarise(run, nbeta=resolved.nbeta, n_burnin=cfg.n_burnin, thin=cfg.thin,
+                        n_draws=cfg.n_draws)
+    notes = diagnose(summary, run.diverged_at, step_size=cfg.step_size)
     for note in notes:
         warnings.warn(note, ConvergenceWarning, stacklevel=2)
-    return LLCResult(
-        llc=llc,
-        llc_stderr=se,
-        llc_per_chain=per_chain,
-        nbeta=nbeta,
-        gamma=gamma,
-        n=n,
-        n_params=d,
-        loss_init=loss_init,
-        rhat=rhat,
-        ess=ess,
-        drift_z=dz,
-        mala_acceptance=mala,
-        temperature=temperature,
-        temperature_weighted=run.weighted_temperature,
-        temperature_stderr=t_se,
-        diverged=tuple(run.diverged_at),
-        warnings=tuple(notes),
-        config=replace(cfg),
-        loss_trace=tuple(tuple(float(v) for v in row) for row in losses),
-        llc_trace=tuple(tuple(float(v) for v in row) for row in kept),
-        vectorized=run.vectorized,
-        chain_backend=run.backend,
-    )
-
-
+    n_params = int(sum(p.numel() for k, p in model.named_parameters() if k in resolved.params))
+    return _result(summary, run, resolved, cfg, n=n, n_params=n_params, loss_init=loss_init,
+                   notes=notes)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
+from occamlab.slt._backends import LossFn
 from occamlab.slt._known import (
     LearningCoefficient,
     dln_lambda,
@@ -53,7 +54,7 @@ class KnownModel:
 
     name: str
     model: nn.Module
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss_fn: LossFn
     data: tuple[torch.Tensor, torch.Tensor]
     truth: LearningCoefficient
 
@@ -120,7 +121,7 @@ def _orthogonal(r: int, g: torch.Generator) -> torch.Tensor:
     return q * torch.sign(torch.diagonal(rr))
 
 
-def make_dln(widths: Sequence[int], r: int, *, n: int = 1000, seed: int) -> KnownModel:
+def make_dln(widths: Sequence[int], r: int, *, n: int = 1000, seed: int = 0) -> KnownModel:
     """Deep linear network at a true parameter of rank ``r``; truth from :func:`dln_lambda`.
 
     Every layer is zero except an ``r x r`` top-left orthogonal block, so the product has rank
@@ -128,7 +129,7 @@ def make_dln(widths: Sequence[int], r: int, *, n: int = 1000, seed: int) -> Know
     singular true parameter, where the local coefficient equals the global one).
     """
     truth = dln_lambda(widths, r)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     model = DeepLinear(widths)
     with torch.no_grad():
         for layer in model.linears():
@@ -149,7 +150,7 @@ def make_dln(widths: Sequence[int], r: int, *, n: int = 1000, seed: int) -> Know
     return KnownModel(name, model.eval(), gaussian_nll, data, truth)
 
 
-def make_rrr(M: int, H: int, N: int, r: int, *, n: int = 1000, seed: int) -> KnownModel:
+def make_rrr(M: int, H: int, N: int, r: int, *, n: int = 1000, seed: int = 0) -> KnownModel:
     """Reduced-rank regression ``y = B A x`` = a two-layer deep linear network (Aoyagi & Watanabe)."""
     km = make_dln([M, H, N], r, n=n, seed=seed)
     from occamlab.slt._known import rrr_lambda
@@ -158,9 +159,9 @@ def make_rrr(M: int, H: int, N: int, r: int, *, n: int = 1000, seed: int) -> Kno
     return KnownModel(f"rrr{M}-{H}-{N}-r{r}", km.model, km.loss_fn, km.data, truth)
 
 
-def make_linear_regression(d_in: int, d_out: int, *, n: int = 1000, seed: int) -> KnownModel:
+def make_linear_regression(d_in: int, d_out: int, *, n: int = 1000, seed: int = 0) -> KnownModel:
     """Linear regression ``y = W x`` at a random ``W0``: regular, ``lambda = d_in d_out / 2``."""
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     model = DeepLinear([d_in, d_out])
     w0 = torch.randn(d_out, d_in, generator=g, dtype=torch.float64) / math.sqrt(d_in)
     with torch.no_grad():
@@ -171,22 +172,22 @@ def make_linear_regression(d_in: int, d_out: int, *, n: int = 1000, seed: int) -
     )
 
 
-def make_normal_crossing(k: Sequence[int], *, n: int = 1000, seed: int) -> KnownModel:
+def make_normal_crossing(k: Sequence[int], *, n: int = 1000, seed: int = 0) -> KnownModel:
     """``y = x prod w_i^(k_i) + noise`` at ``w0 = 0``: ``lambda = min 1/(2 k_i)`` (uniform prior)."""
     truth = normal_crossing_lambda(k)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     data = _exact_min_data(n, 1, lambda x: torch.zeros_like(x), 1, g)
     model = NormalCrossing(k)
     return KnownModel(f"nc{''.join(map(str, k))}", model.eval(), gaussian_nll, data, truth)
 
 
-def make_logistic_regression(d: int, *, n: int = 2000, seed: int) -> KnownModel:
+def make_logistic_regression(d: int, *, n: int = 2000, seed: int = 0) -> KnownModel:
     """Logistic regression with ``d`` weights and a bias at its maximum-likelihood point.
 
     Regular: ``lambda = (d + 1)/2``. Labels come from a true ``w0``; the model is then fitted by
     Newton's method to the exact empirical minimum, which is where the LLC is measured.
     """
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
     w0 = torch.randn(d, generator=g, dtype=torch.float64) / math.sqrt(d)
     p = torch.sigmoid(x @ w0 + 0.2)

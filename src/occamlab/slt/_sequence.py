@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError
+from occamlab.errors import ConfigError, check_seed
+from occamlab.slt._backends import LossFn
 from occamlab.slt._llc import LLCResult, SGLDConfig, estimate_llc
 
 __all__ = ["LLCTrajectory", "estimate_llc_trajectory"]
@@ -28,6 +28,11 @@ class LLCTrajectory(Rendered):
     def llc(self) -> tuple[float, ...]:
         return tuple(r.llc for r in self.results)
 
+    @property
+    def valid(self) -> bool:
+        """Every checkpoint's estimate passed all its own diagnostics (each ``valid``)."""
+        return all(r.valid for r in self.results)
+
     def _tables(self) -> list[Table]:
         rows = [[lab, r.llc, r.llc_stderr, r.loss_init, len(r.warnings)]
                 for lab, r in zip(self.labels, self.results, strict=True)]
@@ -37,15 +42,18 @@ class LLCTrajectory(Rendered):
 
 def estimate_llc_trajectory(
     models: Sequence[nn.Module],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: LossFn,
     data: Any,
     config: SGLDConfig | None = None,
     *,
-    seed: int,
+    seed: int = 0,
     labels: Sequence[str] | None = None,
     n: int | None = None,
 ) -> LLCTrajectory:
-    """:func:`estimate_llc` at every model of ``models`` with the same data, settings and seed."""
+    """:func:`estimate_llc` at every model of ``models`` with the same data, settings and seed
+    (a non-negative integer); ``labels`` name the checkpoints (default ``"0"``, ``"1"``, ...);
+    ``n`` as for :func:`estimate_llc`."""
+    seed = check_seed(seed)
     models = list(models)
     if not models:
         raise ConfigError("need at least one model (checkpoint)")

@@ -2,21 +2,22 @@
 
 The chains sample the localized tempered posterior (Lau et al. 2023, arXiv:2308.12108)::
 
-    p(w) ~ exp(-n beta L_n(w) - gamma/2 ||w - w*||^2)
+    p(w) ~ exp(-U(w)),   U(w) = n beta L_n(w) + gamma/2 ||w - w*||^2,
 
 with the SGLD step (Welling & Teh 2011) on a minibatch ``B_t``::
 
-    w <- w + (eps/2) (-n beta grad L_B(w) - gamma (w - w*)) + noise_level * N(0, eps)
+    w <- w - (eps/2) grad U_B(w) + noise_level * N(0, eps),
+    grad U_B(w) = n beta grad L_B(w) + gamma (w - w*),
 
 or its RMSProp-preconditioned form (Li et al. 2016, pSGLD), with the diagonal metric
 ``G = 1/(sqrt(V) + delta)`` adapted from ``V <- alpha V + (1 - alpha) mean_chains(g^2)`` (``g``
-the drift gradient, pooled over chains: one metric for all) during burn-in and then *frozen*, so
-that the kept draws come from a fixed-metric Langevin chain (a metric that keeps following the
-chains' state oversamples the regions where it is small and runs hot). ``V`` starts from
-``n beta |diag H(w*)| + gamma`` (Hutchinson's estimator), the equilibrium value of ``g^2`` for a
-quadratic loss, not from the drift at ``w*``, which vanishes at a minimum::
+the gradient of the potential, pooled over chains: one metric for all) during burn-in and then
+*frozen*, so that the kept draws come from a fixed-metric Langevin chain (a metric that keeps
+following the chains' state oversamples the regions where it is small and runs hot). ``V``
+starts from ``n beta |diag H(w*)| + gamma`` (Hutchinson's estimator), the equilibrium value of
+``g^2`` for a quadratic loss, not from the gradient at ``w*``, which vanishes at a minimum::
 
-    w <- w + (eps/2) G (-n beta grad L_B(w) - gamma (w - w*)) + noise_level * N(0, eps G).
+    w <- w - (eps/2) G grad U_B(w) + noise_level * N(0, eps G).
 
 Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 ``n beta (L_B(w_t) - L_B(w*))`` is an unbiased, low-variance draw of ``n beta (L_n(w_t) - L_n(w*))``.
@@ -24,31 +25,97 @@ Each draw records ``L_B(w_t)`` and ``L_B(w*)`` on the same minibatch, so that
 data) and checked against the chains' first step, which starts at ``w*``; where they disagree
 (a loss that is not a mean of per-example terms) it is evaluated on every minibatch instead.
 
-Implementation: the state of all chains is one ``(C, d)`` tensor, so that a step's update,
-noise and diagnostics are a handful of tensor operations whatever the number of parameter
-tensors. Gradients come from one model copy per chain whose parameters are views into that
-tensor (plain autograd), or from one pass over all chains and one backward pass: through the
-model's own ``ensemble_forward`` (occamlab's transformers), or ``torch.func.vmap`` for models whose
-every operation has a batching rule.
+Structure: :func:`sgld_step` is the sampler, a function of the chains' state
+(:class:`ChainState`), their gradients and a generator; :func:`run_chains` is the driver that
+draws minibatches, asks a :class:`~occamlab.slt._backends.Backend` for gradients and records
+the traces. The state of all chains is one ``(C, d)`` tensor, so that a step's update, noise and
+diagnostics are a handful of tensor operations whatever the number of parameter tensors.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
-__all__ = ["ChainRun", "run_chains"]
+from occamlab.slt._backends import (
+    Backend,
+    Layout,
+    LossFn,
+    make_loss,
+    per_example_losses,
+    split_state,
+)
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+__all__ = ["ResolvedSGLD", "ChainState", "StepStats", "ChainRun", "sgld_step", "run_chains",
+           "initial_second_moment", "as_tensors"]
+
+
+@dataclass(frozen=True)
+class ResolvedSGLD:
+    """An :class:`~occamlab.slt.SGLDConfig` with every default resolved, as the chains run it.
+
+    ``params`` are the names of the parameters that move (all trainable ones unless the config
+    names a subset), ``nbeta``, ``gamma``, ``rmsprop_delta`` and ``divergence_threshold`` are
+    numbers; the other fields are the config's own.
+    """
+
+    params: tuple[str, ...]
+    nbeta: float
+    gamma: float
+    step_size: float
+    n_chains: int
+    n_draws: int
+    n_burnin: int
+    thin: int
+    batch_size: int | None
+    sampler: str
+    rmsprop_alpha: float
+    rmsprop_delta: float
+    noise_level: float
+    divergence_threshold: float
+    vectorize: bool | None
+
+    @property
+    def n_steps(self) -> int:
+        """Steps per chain: burn-in, then ``n_draws`` kept draws ``thin`` steps apart."""
+        return self.n_burnin + self.n_draws * self.thin
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A step's Langevin proposal ``w -> w'``, kept for the MALA acceptance of the next step."""
+
+    w: torch.Tensor  # (C, d) where the proposal started
+    metric: torch.Tensor  # (1, d) the preconditioner G it used
+    potential: torch.Tensor  # (C,) float64 U(w)
+    noise_sq: torch.Tensor  # (C,) float64 noise_level^2 |xi|^2 / 2
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """What one SGLD step needs from the previous one."""
+
+    w: torch.Tensor  # (C, d) every chain's parameters
+    alive: torch.Tensor  # (C,) bool: not diverged (a stopped chain is parked at w*)
+    second_moment: torch.Tensor | None  # (1, d) RMSProp V, shared by the chains; None at first
+    proposal: Proposal | None  # the previous step's proposal (full batch only), else None
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What one SGLD step measured at the state it started from."""
+
+    virial: torch.Tensor  # (C,) float64 (w - w*) . grad U(w)
+    accept: torch.Tensor | None  # (C,) float64 MALA acceptance of the previous proposal
+    newly_diverged: torch.Tensor  # (C,) bool
+    disp: torch.Tensor  # (C, d) w - w*
+    grad_u: torch.Tensor  # (C, d) grad U_B(w)
 
 
 @dataclass
@@ -63,263 +130,261 @@ class ChainRun:
     weighted_temperature: float  # sum_i E[g_i^2] T_i / sum_i E[g_i^2] (full batch only, else nan)
     final: dict[str, torch.Tensor]  # name -> (C, *shape) parameters after the last step
     vectorized: bool
-    backend: str  # "ensemble" (the model's ensemble_forward), "vmap" or "copies"
+    chain_backend: str  # "ensemble" (the model's ensemble_forward), "vmap" or "copies"
     n_steps: int
 
 
-def _make_loss(
-    model: nn.Module, loss_fn: LossFn, fixed: dict[str, torch.Tensor]
-) -> Callable[..., torch.Tensor]:
-    def loss_one(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, {**fixed, **p}, (x,))
-        return loss_fn(out, y)
-
-    return loss_one
+def _potential_gradient(
+    grads: torch.Tensor, disp: torch.Tensor, s: ResolvedSGLD
+) -> torch.Tensor:
+    """``grad U_B = n beta grad L_B(w) + gamma (w - w*)``: the tempered loss plus localization."""
+    return torch.mul(grads, s.nbeta).add_(disp, alpha=s.gamma)
 
 
-class _Layout:
-    """Where each sampled parameter lives in the flat ``(..., d)`` chain state."""
-
-    def __init__(self, center: dict[str, torch.Tensor]) -> None:
-        self.names = list(center)
-        self.shapes = [center[k].shape for k in self.names]
-        self.sizes = [int(center[k].numel()) for k in self.names]
-        self.d = sum(self.sizes)
-
-    def flatten(self, tensors: dict[str, torch.Tensor], lead: int = 0) -> torch.Tensor:
-        """Concatenate ``tensors`` (each ``(*lead_shape, *shape)``) along one flat last axis."""
-        return torch.cat(
-            [tensors[k].reshape(*tensors[k].shape[:lead], -1) for k in self.names], dim=-1
-        )
-
-    def views(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Views of ``w`` (shape ``(*lead, d)``) as a name -> ``(*lead, *shape)`` dict."""
-        lead = tuple(w.shape[:-1])
-        out, off = {}, 0
-        for k, s, n in zip(self.names, self.shapes, self.sizes, strict=True):
-            out[k] = w[..., off : off + n].view(*lead, *s)
-            off += n
-        return out
-
-    def leaves(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Views of the chains' state ``w`` (C, d), each its own gradient leaf (a gradient taken
-        through views of one (C, d) leaf would build a zero-filled (C, d) tensor per view)."""
-        return {k: v.requires_grad_(True) for k, v in self.views(w).items()}
-
-    @staticmethod
-    def flat_grads(gs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        """Write the leaves' gradients into ``out`` (C, d) in layout order."""
-        torch.cat([g.reshape(out.shape[0], -1) for g in gs], dim=1, out=out)
-
-
-class _Sequential:
-    """One model copy per chain; its sampled parameters are views of that chain's row of ``W``.
-
-    With ``threads > 1`` the chains' forward and backward passes run in that many threads
-    (torch releases the GIL inside its kernels), each chain's result written to its own row, so
-    the numbers do not depend on the thread count.
-    """
-
-    vectorized = False
-    backend = "copies"
-
-    def __init__(
-        self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor, threads: int = 1
-    ) -> None:
-        self.loss_fn = loss_fn
-        self.copies: list[tuple[nn.Module, list[torch.Tensor]]] = []
-        for i in range(W.shape[0]):
-            m = copy.deepcopy(model)
-            named = dict(m.named_parameters())
-            moving = layout.views(W[i])
-            for k, p in named.items():
-                if k in moving:
-                    p.data = moving[k]
-                p.requires_grad_(k in moving)
-            self.copies.append((m, [named[k] for k in layout.names]))
-        self.threads = max(1, min(int(threads), len(self.copies)))
-        self.pool: ThreadPoolExecutor | None = None
-        self.saved_threads = torch.get_num_threads()
-        if self.threads > 1:  # the thread budget goes to chains, one kernel thread each
-            torch.set_num_threads(1)
-            self.pool = ThreadPoolExecutor(self.threads)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-            self.pool = None
-            torch.set_num_threads(self.saved_threads)
-
-    def _chains(
-        self, chains: range, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor,
-        vals: torch.Tensor, full: bool,
-    ) -> None:
-        with torch.enable_grad():
-            for i in chains:
-                m, ps = self.copies[i]
-                xi, yi = (xb, yb) if full else (xb[i], yb[i])
-                loss = self.loss_fn(m(xi), yi)
-                gs = torch.autograd.grad(loss, ps, allow_unused=True, materialize_grads=True)
-                torch.cat([g.reshape(-1) for g in gs], out=out[i])
-                vals[i] = loss.detach()
-
-    def __call__(
-        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
-    ) -> torch.Tensor:
-        c = len(self.copies)
-        vals = torch.empty(c, dtype=out.dtype)
-        if self.pool is None:
-            self._chains(range(c), xb, yb, out, vals, full)
-        else:
-            k = self.threads
-            jobs = [
-                self.pool.submit(self._chains, range(j, c, k), xb, yb, out, vals, full)
-                for j in range(k)
-            ]
-            for job in jobs:
-                job.result()
-        return vals
-
-
-class _Vectorized:
-    """All chains in one ``vmap``-ed forward pass (``functional_call``), one backward pass."""
-
-    vectorized = True
-    backend = "vmap"
-
-    def __init__(
-        self, loss_one: Callable[..., torch.Tensor], layout: _Layout, W: torch.Tensor
-    ) -> None:
-        self.layout = layout
-        self.loss_one = loss_one
-        self.W = W  # the chains' state, updated in place by the sampler
-
-    def __call__(
-        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
-    ) -> torch.Tensor:
-        dims = (0, None, None) if full else (0, 0, 0)
-        with torch.enable_grad():
-            ps = self.layout.leaves(self.W)
-            vals = vmap(self.loss_one, in_dims=dims)(ps, xb, yb)
-            gs = torch.autograd.grad(vals.sum(), list(ps.values()), materialize_grads=True)
-        self.layout.flat_grads(gs, out)
-        return vals.detach()
-
-
-class _Ensemble:
-    """All chains through the model's own ``ensemble_forward(params, x)``, one backward pass.
-
-    The protocol: ``params`` maps every parameter name of the model to a ``(C, *shape)`` tensor
-    (member ``c`` at chain ``c``'s weights), ``x`` is ``(C, B, ...)``, and the result is the C
-    outputs ``(C, B, ...)`` (``occamlab.train.Transformer`` implements it). The caller's thread
-    budget goes to the kernels, which split the chains' batched products between threads (on
-    the benchmark's transformers that scales better than a thread per group of chains).
-    """
-
-    vectorized = True
-    backend = "ensemble"
-
-    def __init__(self, model: nn.Module, loss_fn: LossFn, layout: _Layout, W: torch.Tensor) -> None:
-        self.forward: Callable[..., torch.Tensor] = getattr(model, "ensemble_forward")  # noqa: B009
-        self.loss_fn = loss_fn
-        self.layout = layout
-        self.W = W
-        moving = set(layout.names)
-        self.fixed = {k: p.detach() for k, p in model.named_parameters() if k not in moving}
-
-    def __call__(
-        self, xb: torch.Tensor, yb: torch.Tensor, out: torch.Tensor, full: bool
-    ) -> torch.Tensor:
-        c = out.shape[0]
-        with torch.enable_grad():
-            moving = self.layout.leaves(self.W)
-            params = {n: v.expand(c, *v.shape) for n, v in self.fixed.items()}
-            params.update(moving)
-            if full:
-                xb, yb = xb.expand(c, *xb.shape), yb.expand(c, *yb.shape)
-            outs = self.forward(params, xb)
-            losses = torch.stack([self.loss_fn(outs[i], yb[i]) for i in range(c)])
-            gs = torch.autograd.grad(losses.sum(), list(moving.values()), materialize_grads=True)
-        self.layout.flat_grads(gs, out)
-        return losses.detach()
-
-
-def has_ensemble_forward(model: nn.Module) -> bool:
-    """The model evaluates C copies of itself at once (see :class:`_Ensemble`)."""
-    return callable(getattr(model, "ensemble_forward", None))
-
-
-def _slow_fallback(caught: list[warnings.WarningMessage]) -> bool:
-    return any("performance drop" in str(w.message) for w in caught)
-
-
-def per_example_losses(
-    model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 4096
-) -> torch.Tensor | None:
-    """``loss_fn`` of each example at the model's weights, ``(n,)``; ``None`` if not separable.
-
-    One batched forward pass (in chunks), then ``loss_fn`` on each output row (vectorized). The
-    caller checks the result against a minibatch loss before relying on it.
-    """
-    try:
-        parts = []
-        with torch.no_grad():
-            for i in range(0, x.shape[0], chunk):
-                o = model(x[i : i + chunk])
-                t = y[i : i + chunk]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    parts.append(
-                        vmap(lambda a, b: loss_fn(a.unsqueeze(0), b.unsqueeze(0)))(o, t)
-                    )
-        ell = torch.cat(parts).to(torch.float64)
-    except Exception:  # noqa: BLE001 - a loss or model we cannot split per example
-        return None
-    if ell.shape != (x.shape[0],) or not torch.isfinite(ell).all():
-        return None
-    return ell
-
-
-def run_chains(
-    model: nn.Module,
-    loss_fn: LossFn,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    names: list[str],
-    nbeta: float,
+def _mala_acceptance(
+    prev: Proposal, w: torch.Tensor, grad_u: torch.Tensor, potential: torch.Tensor,
     step_size: float,
-    gamma: float,
-    n_chains: int,
-    n_steps: int,
-    n_burnin: int,
-    batch_size: int | None,
-    sampler: str,
-    rmsprop_alpha: float,
-    rmsprop_delta: float,
-    noise_level: float,
-    divergence_threshold: float,
-    vectorize: bool | None,
+) -> torch.Tensor:
+    """Metropolis acceptance ``min(1, exp(-U(w') + U(w) + log q(w | w') - log q(w' | w)))`` of
+    the previous proposal ``w -> w'``, ``q(. | w) = N(w - eps/2 G grad U(w), eps G)``: a
+    diagnostic of the discretization error (proposals MALA would accept are nearly unbiased)."""
+    m = prev.metric
+    back = prev.w - w + 0.5 * step_size * m * grad_u
+    log_rev = -(back.pow(2) / m).sum(1, dtype=torch.float64) / (2 * step_size)
+    log_a = prev.potential - potential + log_rev + prev.noise_sq
+    return torch.exp(torch.clamp(log_a, max=0.0))
+
+
+def _diverged(
+    excess: torch.Tensor, grad_u: torch.Tensor, alive: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """Chains that diverge now: ``n beta (L_B - L_B(w*))`` non-finite or above ``threshold``,
+    or a non-finite gradient, among those still ``alive``."""
+    bad = ~torch.isfinite(excess) | (excess > threshold)
+    bad |= ~torch.isfinite(grad_u).all(dim=1)
+    return bad & alive
+
+
+def _preconditioner(
+    second_moment: torch.Tensor | None, grad_u: torch.Tensor, alive: torch.Tensor, t: int,
+    v0: torch.Tensor | None, s: ResolvedSGLD,
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """RMSProp: ``(V, G = 1/(sqrt(V) + delta))`` with ``V`` of the live chains' ``grad U^2``
+    pooled (one metric for all chains: pooling makes it 4x less noisy, and a noisy
+    ``1/sqrt(V)`` runs hot by Jensen), ``max(g^2, V0)`` at the first step, adapted during
+    burn-in only and then frozen (a metric that follows the state oversamples where it is
+    small). Plain SGLD: ``G = 1``."""
+    if s.sampler != "rmsprop_sgld":
+        return second_moment, torch.ones((1, grad_u.shape[1]), dtype=grad_u.dtype)
+    w_alive = alive.to(grad_u.dtype).unsqueeze(1)
+    live = torch.where(w_alive > 0, grad_u, torch.zeros_like(grad_u))
+    g2 = live.pow(2).sum(0, keepdim=True) / w_alive.sum().clamp_min(1)  # (1, d)
+    if second_moment is None:
+        second_moment = torch.maximum(g2, v0) if v0 is not None else g2
+    elif t < s.n_burnin:
+        a = s.rmsprop_alpha
+        second_moment = second_moment.mul(a).add_(g2, alpha=1 - a)
+    return second_moment, 1.0 / (second_moment.sqrt() + s.rmsprop_delta)
+
+
+def sgld_step(
+    state: ChainState,
+    grads: torch.Tensor,
+    loss: torch.Tensor,
+    loss_center: torch.Tensor,
+    *,
+    t: int,
+    center: torch.Tensor,
+    v0: torch.Tensor | None,
+    settings: ResolvedSGLD,
+    full_batch: bool,
     generator: torch.Generator,
-) -> ChainRun:
-    """Run ``n_chains`` localized SGLD chains for ``n_steps`` steps from the model's weights.
+) -> tuple[ChainState, StepStats]:
+    """One localized (preconditioned) SGLD step of every chain.
 
-    ``names`` are the parameters that move (a weight-refined LLC samples a subset); the rest,
-    and the buffers, stay at their current values. Divergent chains (non-finite loss, or
-    ``n beta (L_B - L_B(w*))`` above ``divergence_threshold``) are stopped: they are reset to
-    ``w*`` and their step is recorded, and the caller leaves them out.
+    With ``g = grad U_B(w) = n beta grad L_B(w) + gamma (w - w*)`` and the metric ``G``
+    (RMSProp, or 1 for plain SGLD)::
 
-    ``vectorize``: ``True`` runs the chains together: through the model's own
-    ``ensemble_forward`` when it has one (see :class:`_Ensemble`), else ``torch.func.vmap``;
-    ``False`` one model copy per chain; ``None`` uses ``ensemble_forward`` when present, else
-    tries ``vmap`` on the first step and keeps it unless an operation has no batching rule
-    (torch then loops over the chains itself, slower than the copies).
+        w' = w - (eps/2) G g + noise_level sqrt(eps G) xi,   xi ~ N(0, I_d) from ``generator``.
+
+    A chain whose ``n beta (L_B(w) - L_B(w*))`` exceeds ``divergence_threshold`` or turns
+    non-finite stops (``alive`` false) and is parked at ``w*``. ``state`` is not modified.
+
+    Parameters
+    ----------
+    state : ChainState
+        The chains at ``w`` (C, d).
+    grads : torch.Tensor
+        ``grad L_B(w)`` of each chain, (C, d).
+    loss, loss_center : torch.Tensor
+        ``L_B(w)`` and ``L_B(w*)`` on each chain's minibatch, (C,) float64.
+    t : int
+        Step index (the metric adapts while ``t < n_burnin``).
+    center : torch.Tensor
+        ``w*``, (d,).
+    v0 : torch.Tensor or None
+        Starting RMSProp second moment ``n beta |diag H(w*)| + gamma``, (1, d).
+    settings : ResolvedSGLD
+    full_batch : bool
+        The minibatch is the whole data: then ``U`` is exact and the MALA acceptance of the
+        previous proposal is computed (the next state keeps this step's proposal).
+    generator : torch.Generator
+        The one source of the noise.
+
+    Returns
+    -------
+    (ChainState, StepStats)
+        The state after the step, and what was measured at ``w``.
     """
-    state: dict[str, torch.Tensor] = {
-        k: v.detach() for k, v in {**dict(model.named_parameters()), **dict(model.named_buffers())}.items()
-    }
-    center_d = {k: state[k] for k in names}
-    dtypes = {v.dtype for v in center_d.values()}
+    s = settings
+    with torch.no_grad():
+        excess = s.nbeta * (loss - loss_center)  # (C,)
+        disp = state.w - center  # (C, d)
+        grad_u = _potential_gradient(grads, disp, s)
+        virial = (disp * grad_u).sum(dim=1, dtype=torch.float64)  # (C,)
+        potential, accept = None, None
+        if full_batch:
+            potential = s.nbeta * loss + 0.5 * s.gamma * disp.pow(2).sum(1, dtype=torch.float64)
+            if state.proposal is not None and s.noise_level > 0:
+                accept = _mala_acceptance(state.proposal, state.w, grad_u, potential, s.step_size)
+        newly = _diverged(excess, grad_u, state.alive, s.divergence_threshold)
+        alive = state.alive & ~newly
+        w = state.w
+        noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+        second_moment, metric = _preconditioner(state.second_moment, grad_u, alive, t, v0, s)
+        sqrt_eps = math.sqrt(s.step_size) * s.noise_level
+        if s.sampler == "rmsprop_sgld":
+            step = (-0.5 * s.step_size) * metric * grad_u + sqrt_eps * metric.sqrt() * noise
+        else:
+            step = (-0.5 * s.step_size) * grad_u + sqrt_eps * noise
+        proposal = None
+        if potential is not None:
+            noise_sq = 0.5 * s.noise_level**2 * noise.pow(2).sum(1, dtype=torch.float64)
+            proposal = Proposal(w, metric, potential, noise_sq)
+        new_w = w + step
+        if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
+            new_w[~alive] = center
+    return (
+        ChainState(new_w, alive, second_moment, proposal),
+        StepStats(virial, accept, newly, disp, grad_u),
+    )
+
+
+class _CenterLoss:
+    """``L_B(w*)`` on each step's minibatches, ``(C,)`` float64.
+
+    Full batch: one number, computed once. Minibatches: from the per-example losses at ``w*``
+    (one forward pass over the data, when that costs less than a forward pass per step),
+    checked at step 0 -- which starts at ``w*`` -- against a forward pass on each chain's batch
+    and against the chains' own losses; a loss that is not a mean of per-example terms fails
+    the check and is evaluated on every minibatch instead.
+    """
+
+    def __init__(
+        self, model: nn.Module, loss_fn: LossFn, loss_one: Callable[..., torch.Tensor],
+        center: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+        s: ResolvedSGLD, full: bool,
+    ) -> None:
+        self.loss_one, self.center, self.c = loss_one, center, s.n_chains
+        self.full_batch: torch.Tensor | None = None
+        self.per_example: torch.Tensor | None = None  # (n,) float64
+        self.checked = False
+        if full:
+            with torch.no_grad():
+                self.full_batch = loss_one(center, x, y).detach().to(torch.float64).expand(self.c)
+        elif x.shape[0] <= self.c * s.n_steps * int(s.batch_size or x.shape[0]):
+            self.per_example = per_example_losses(model, loss_fn, x, y)
+
+    def __call__(
+        self, t: int, idx: torch.Tensor | None, xb: torch.Tensor, yb: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            if self.full_batch is not None:
+                return self.full_batch
+            ell = self.per_example
+            if ell is not None and (self.checked or t > 0):
+                return ell[idx].mean(dim=1)
+            out = torch.stack(
+                [self.loss_one(self.center, xb[i], yb[i]).detach() for i in range(self.c)]
+            ).to(torch.float64)
+            if ell is not None and not self.checked:
+                # step 0 starts at w*: the chains' own losses must equal the cached ones
+                cached = ell[idx].mean(dim=1)
+                ok = torch.allclose(cached, out, rtol=1e-5, atol=1e-6)
+                ok = ok and torch.allclose(loss, out, rtol=1e-5, atol=1e-6)
+                self.per_example = ell if ok else None
+                self.checked = True
+            return out
+
+
+class _Traces:
+    """The per-step records of a run, and the sums behind the weighted temperature."""
+
+    def __init__(self, c: int, n_steps: int, d: int, n_burnin: int, full: bool) -> None:
+        f64 = torch.float64
+        self.d, self.n_burnin, self.full = d, n_burnin, full
+        self.losses = torch.empty(c, n_steps, dtype=f64)
+        self.inits = torch.empty(c, n_steps, dtype=f64)
+        self.virial = torch.empty(c, n_steps, dtype=f64)
+        self.accept = torch.full((c, max(n_steps - 1, 0)), float("nan"), dtype=f64)
+        self.diverged: list[int | None] = [None] * c
+        self.vir_sum = torch.zeros(d, dtype=f64)
+        self.g2_sum = torch.zeros(d, dtype=f64)
+        self.n_acc = 0.0
+
+    def record(
+        self, t: int, alive: torch.Tensor, loss: torch.Tensor, loss_center: torch.Tensor,
+        stats: StepStats,
+    ) -> None:
+        """Step ``t``'s losses and diagnostics; ``alive`` is the chains' status before it."""
+        self.losses[:, t] = loss
+        self.inits[:, t] = loss_center
+        self.virial[:, t] = stats.virial / self.d
+        if t >= self.n_burnin and self.full:  # full-batch diagnostics (exact only there)
+            live = alive.to(stats.disp.dtype).unsqueeze(1)
+            self.n_acc += float(alive.sum())
+            self.vir_sum += (live * stats.disp * stats.grad_u).sum(0, dtype=torch.float64)
+            self.g2_sum += (live * stats.grad_u * stats.grad_u).sum(0, dtype=torch.float64)
+        if stats.accept is not None:
+            self.accept[:, t - 1] = stats.accept
+        if bool(stats.newly_diverged.any()):
+            for i in torch.nonzero(stats.newly_diverged).flatten().tolist():
+                self.diverged[i] = t
+
+    def weighted_temperature(self) -> float:
+        """Curvature-weighted temperature ``sum_i E[g_i^2] T_i / sum_i E[g_i^2]``.
+
+        ``T_i = E[(w_i - w*_i) dU/dw_i]`` is 1 for every coordinate under the target
+        (integration by parts); weighting by ``E[g_i^2]`` (about the curvature) stresses the
+        stiff coordinates, where the discretization error is largest, over flat ones that are
+        still spreading out.
+        """
+        if self.n_acc <= 0:
+            return float("nan")
+        den = float(self.g2_sum.sum())
+        return float((self.g2_sum * self.vir_sum).sum()) / (self.n_acc * den) if den > 0 else float("nan")
+
+
+def _minibatch(
+    x: torch.Tensor, y: torch.Tensor, s: ResolvedSGLD, full: bool, generator: torch.Generator
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(idx, xb, yb)``: every chain's own i.i.d. minibatch, drawn with replacement, ``idx``
+    (C, B); or the whole data (``idx`` None)."""
+    if full:
+        return None, x, y
+    assert s.batch_size is not None
+    idx = torch.randint(0, x.shape[0], (s.n_chains, s.batch_size), generator=generator,
+                        device=x.device)
+    return idx, x[idx], y[idx]
+
+
+def _sampled(
+    model: nn.Module, params: tuple[str, ...]
+) -> tuple[dict[str, torch.Tensor], Layout, dict[str, torch.Tensor]]:
+    """``(w* by name, its layout, the fixed parameters and buffers)``; one dtype required."""
+    center, fixed = split_state(model, params)
+    dtypes = {v.dtype for v in center.values()}
     if len(dtypes) != 1:
         from occamlab.errors import ConfigError
 
@@ -327,170 +392,72 @@ def run_chains(
             f"the sampled parameters have mixed dtypes {sorted(str(t) for t in dtypes)}; "
             "sample a subset of one dtype (SGLDConfig.params) or cast the model"
         )
-    layout = _Layout(center_d)
-    fixed = {k: v for k, v in state.items() if k not in center_d}
-    loss_one = _make_loss(model, loss_fn, fixed)
-    c, d = n_chains, layout.d
-    n = x.shape[0]
-    full = batch_size is None or batch_size >= n
+    return center, Layout(center), fixed
+
+
+def run_chains(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: ResolvedSGLD,
+    *,
+    generator: torch.Generator,
+) -> ChainRun:
+    """Run ``n_chains`` localized SGLD chains for ``settings.n_steps`` steps from the model's
+    weights ``w*`` (:func:`sgld_step` on the gradients of a :class:`Backend`).
+
+    ``settings.params`` are the parameters that move (a weight-refined LLC samples a subset);
+    the rest, and the buffers, stay at their current values; the model is never modified.
+    Divergent chains are stopped, reset to ``w*`` and their step recorded; the caller leaves
+    them out. Random draws, all from ``generator``: the Hutchinson probes of the starting
+    RMSProp metric, then at every step each chain's minibatch and the noise.
+    """
+    s = settings
+    center_d, layout, fixed = _sampled(model, s.params)
+    loss_one = make_loss(model, loss_fn, fixed)
+    full = s.batch_size is None or s.batch_size >= x.shape[0]
     center = layout.flatten(center_d).clone()  # (d,)
-    W = center.unsqueeze(0).repeat(c, 1).contiguous()  # (C, d): every chain's parameters
+    W = center.unsqueeze(0).repeat(s.n_chains, 1).contiguous()  # (C, d): what the backend reads
     G = torch.empty_like(W)  # gradients of the minibatch loss
-
-    evaluate: _Sequential | _Vectorized | _Ensemble | None = None
-    budget = torch.get_num_threads()  # the caller's CPU budget: chains share it
-    ensemble = vectorize is not False and has_ensemble_forward(model)
-    if vectorize is not False and not ensemble:
-        evaluate = _Vectorized(loss_one, layout, W)
-
-    # L_B(w*) from per-example losses at w* when that costs less than a forward per step
-    ell: torch.Tensor | None = None
-    full_init: torch.Tensor | None = None
-    if full:
-        with torch.no_grad():
-            full_init = loss_one(center_d, x, y).detach().to(torch.float64).expand(c)
-    elif n <= c * n_steps * int(batch_size or n):
-        ell = per_example_losses(model, loss_fn, x, y)
-    ell_checked = False
-
-    losses = torch.empty(c, n_steps, dtype=torch.float64)
-    inits = torch.empty(c, n_steps, dtype=torch.float64)
-    virial = torch.empty(c, n_steps, dtype=torch.float64)
-    accept = torch.full((c, max(n_steps - 1, 0)), float("nan"), dtype=torch.float64)
-    diverged: list[int | None] = [None] * c
-    alive = torch.ones(c, dtype=torch.bool)
-    sq: torch.Tensor | None = None  # RMSProp second moment, (1, d), shared by the chains
-    sqrt_eps = math.sqrt(step_size) * noise_level
-    vir_sum = torch.zeros(d, dtype=torch.float64)
-    g2_sum = torch.zeros(d, dtype=torch.float64)
-    n_acc = 0.0
-    # previous step, for the Metropolis acceptance probability of its proposal (a diagnostic of
-    # the discretization error: Langevin proposals that MALA would accept are nearly unbiased)
-    prev: dict[str, Any] | None = None
-
+    center_loss = _CenterLoss(model, loss_fn, loss_one, center_d, x, y, s, full)
     v0 = None
-    if sampler == "rmsprop_sgld":
-        v0d = _initial_second_moment(loss_one, center_d, x, y, nbeta, gamma, c, generator, batch_size)
+    if s.sampler == "rmsprop_sgld":
+        v0d = initial_second_moment(loss_one, center_d, x, y, s.nbeta, s.gamma, s.n_chains,
+                                     generator, s.batch_size)
         v0 = layout.flatten(v0d, lead=1) if v0d is not None else None  # (1, d)
-
-    try:
-        if ensemble:
-            evaluate = _Ensemble(model, loss_fn, layout, W)
-        elif evaluate is None:  # built inside the try: its thread pool is always closed
-            evaluate = _Sequential(model, loss_fn, layout, W, budget)
-        for t in range(n_steps):
-            if full:
-                xb, yb, idx = x, y, None
-            else:
-                assert batch_size is not None
-                idx = torch.randint(0, n, (c, batch_size), generator=generator, device=x.device)
-                xb, yb = x[idx], y[idx]
-            if t == 0 and vectorize is None and not ensemble:  # try vmap; keep it unless torch loops
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    try:
-                        val = evaluate(xb, yb, G, full)
-                        slow = _slow_fallback(caught)
-                    except Exception:  # noqa: BLE001 - an op without a batching rule
-                        slow = True
-                if slow:  # torch would loop over the chains: model copies are faster
-                    evaluate = _Sequential(model, loss_fn, layout, W, budget)
-                    val = evaluate(xb, yb, G, full)
-            else:
-                val = evaluate(xb, yb, G, full)
-            val64 = val.to(torch.float64)
-            with torch.no_grad():
-                if full:
-                    assert full_init is not None
-                    init_b = full_init
-                elif ell is not None and (ell_checked or t > 0):
-                    init_b = ell[idx].mean(dim=1)
-                else:
-                    init_b = torch.stack(
-                        [loss_one(center_d, xb[i], yb[i]).detach() for i in range(c)]
-                    ).to(torch.float64)
-                    if ell is not None and not ell_checked:
-                        # step 0 starts at w*: the chains' own losses must equal the cached ones
-                        cached = ell[idx].mean(dim=1)
-                        ok = torch.allclose(cached, init_b, rtol=1e-5, atol=1e-6)
-                        ok = ok and torch.allclose(val64, init_b, rtol=1e-5, atol=1e-6)
-                        ell = ell if ok else None
-                        ell_checked = True
-            losses[:, t] = val64
-            inits[:, t] = init_b
-            with torch.no_grad():
-                excess = nbeta * (val64 - init_b)
-                disp = W - center  # (C, d)
-                drift = G.mul_(nbeta).add_(disp, alpha=gamma)  # gradient of the potential U
-                vir = (disp * drift).sum(dim=1, dtype=torch.float64)  # (C,)
-                virial[:, t] = vir / d
-                if t >= n_burnin and full:  # full-batch diagnostics (exact only there)
-                    live = alive.to(W.dtype).unsqueeze(1)
-                    n_acc += float(alive.sum())
-                    vir_sum += (live * disp * drift).sum(0, dtype=torch.float64)
-                    g2_sum += (live * drift * drift).sum(0, dtype=torch.float64)
-                if full:
-                    pot = nbeta * val64 + 0.5 * gamma * disp.pow(2).sum(1, dtype=torch.float64)
-                    if prev is not None and noise_level > 0:
-                        # log q(w_t | w_{t+1}) - log q(w_{t+1} | w_t), q = N(w - eps/2 G dU, eps G)
-                        m = prev["metric"]
-                        back = prev["w"] - W + 0.5 * step_size * m * drift
-                        log_rev = -(back.pow(2) / m).sum(1, dtype=torch.float64) / (2 * step_size)
-                        log_a = prev["pot"] - pot + log_rev + prev["noise_sq"]
-                        accept[:, t - 1] = torch.exp(torch.clamp(log_a, max=0.0))
-                bad = ~torch.isfinite(excess) | (excess > divergence_threshold)
-                bad |= ~torch.isfinite(drift).all(dim=1)
-                newly = bad & alive
-                if bool(newly.any()):
-                    for i in torch.nonzero(newly).flatten().tolist():
-                        diverged[i] = t
-                    alive &= ~newly
-                noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
-                if sampler == "rmsprop_sgld":
-                    # one metric shared by all chains: pooling makes it 4x less noisy, and a noisy
-                    # 1/sqrt(V) runs hot (Jensen); chains parked after divergence are left out
-                    w_alive = alive.to(drift.dtype).unsqueeze(1)
-                    live_drift = torch.where(w_alive > 0, drift, torch.zeros_like(drift))
-                    g2 = live_drift.pow(2).sum(0, keepdim=True) / w_alive.sum().clamp_min(1)
-                    if sq is None:
-                        sq = torch.maximum(g2, v0) if v0 is not None else g2
-                    elif t < n_burnin:  # adapted during burn-in only, then frozen: a metric that
-                        # follows the chains' state oversamples where it is small (runs hot)
-                        sq.mul_(rmsprop_alpha).add_(g2, alpha=1 - rmsprop_alpha)
-                    metric = 1.0 / (sq.sqrt() + rmsprop_delta)  # (1, d)
-                    step = (-0.5 * step_size) * metric * drift + sqrt_eps * metric.sqrt() * noise
-                else:
-                    metric = torch.ones((1, d), dtype=W.dtype)
-                    step = (-0.5 * step_size) * drift + sqrt_eps * noise
-                if full:
-                    prev = {
-                        "w": W.clone(),
-                        "metric": metric,
-                        "pot": pot,
-                        "noise_sq": 0.5 * noise_level**2 * noise.pow(2).sum(1, dtype=torch.float64),
-                    }
-                W.add_(step)
-                if not bool(alive.all()):  # park stopped chains at w* so they cannot poison anything
-                    W[~alive] = center
+    state = ChainState(W.clone(), torch.ones(s.n_chains, dtype=torch.bool), None, None)
+    traces = _Traces(s.n_chains, s.n_steps, layout.d, s.n_burnin, full)
+    backend: Backend | None = None
+    try:  # the backend is made inside: its thread pool is always closed
+        backend = Backend(model, loss_fn, loss_one, layout, W, s.vectorize)
+        for t in range(s.n_steps):
+            W.copy_(state.w)  # the backend reads W (the model copies' weights are views of it)
+            idx, xb, yb = _minibatch(x, y, s, full, generator)
+            loss = backend(xb, yb, G, full).to(torch.float64)
+            loss_center = center_loss(t, idx, xb, yb, loss)
+            new, stats = sgld_step(state, G, loss, loss_center, t=t, center=center, v0=v0,
+                                   settings=s, full_batch=full, generator=generator)
+            traces.record(t, state.alive, loss, loss_center, stats)
+            state = new
     finally:
-        if isinstance(evaluate, _Sequential):
-            evaluate.close()
-    final = {k: v.clone() for k, v in layout.views(W).items()}
+        if backend is not None:
+            backend.close()
     return ChainRun(
-        loss_trace=losses,
-        init_trace=inits,
-        diverged_at=diverged,
-        accept=accept,
-        virial=virial,
-        weighted_temperature=_weighted(vir_sum, g2_sum, n_acc),
-        final=final,
-        vectorized=evaluate.vectorized,
-        backend=evaluate.backend,
-        n_steps=n_steps,
+        loss_trace=traces.losses,
+        init_trace=traces.inits,
+        diverged_at=traces.diverged,
+        accept=traces.accept,
+        virial=traces.virial,
+        weighted_temperature=traces.weighted_temperature(),
+        final={k: v.clone() for k, v in layout.views(state.w).items()},
+        vectorized=backend.vectorized,
+        chain_backend=backend.chain_backend,
+        n_steps=s.n_steps,
     )
 
 
-def _initial_second_moment(
+def initial_second_moment(
     loss_one: Callable[..., torch.Tensor],
     center: dict[str, torch.Tensor],
     x: torch.Tensor,
@@ -503,10 +470,11 @@ def _initial_second_moment(
 ) -> dict[str, torch.Tensor] | None:
     """Starting RMSProp second moment: ``n beta |diag H| + gamma`` at ``w*`` (Hutchinson).
 
-    At equilibrium a coordinate of curvature ``h`` has ``E[g^2] = h``; starting from the drift at
-    ``w*`` (zero at a minimum) instead would give a huge first metric and chains that run hot for
-    a long time. ``diag H ~ mean_probes(v * Hv)`` with Rademacher ``v``; ``None`` if the model does
-    not support forward-over-reverse differentiation (then the drift itself starts ``V``).
+    At equilibrium a coordinate of curvature ``h`` has ``E[g^2] = h``; starting from the
+    gradient of the potential at ``w*`` (zero at a minimum) instead would give a huge first
+    metric and chains that run hot for a long time. ``diag H ~ mean_probes(v * Hv)`` with
+    Rademacher ``v``; ``None`` if the model does not support forward-over-reverse
+    differentiation (then the first step's ``g^2`` starts ``V``).
     """
     from torch.func import grad, jvp
 
@@ -529,19 +497,6 @@ def _initial_second_moment(
         }
     except Exception:  # noqa: BLE001 - an op without a forward-mode rule: fall back
         return None
-
-
-def _weighted(vir: torch.Tensor, g2: torch.Tensor, count: float) -> float:
-    """Curvature-weighted temperature ``sum_i E[g_i^2] T_i / sum_i E[g_i^2]``.
-
-    ``T_i = E[(w_i - w*_i) dU/dw_i]`` is 1 for every coordinate under the target (integration by
-    parts); weighting by ``E[g_i^2]`` (about the curvature) stresses the stiff coordinates, where the
-    discretization error is largest, over flat ones that are still spreading out.
-    """
-    if count <= 0:
-        return float("nan")
-    den = float(g2.sum())
-    return float((g2 * vir).sum()) / (count * den) if den > 0 else float("nan")
 
 
 def as_tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from occamlab._render import Rendered, Table
-from occamlab.errors import ConfigError, suggest
-from occamlab.slt._calibrate import estimate_llc_calibrated
+from occamlab.errors import ConfigError, check_seed, suggest
+from occamlab.slt._calibrate import CalibrationConfig, estimate_llc_calibrated
 from occamlab.slt._llc import SGLDConfig
 from occamlab.slt._models import (
     KnownModel,
@@ -74,6 +74,13 @@ class ValidationResult(Rendered):
     max_relative_error: float
     seconds: float
 
+    @property
+    def valid(self) -> bool:
+        """Every case's estimate passed all its own diagnostics: no case has warnings. (Whether
+        the suite meets its accuracy targets is ``median_relative_error`` and
+        ``max_relative_error``.)"""
+        return not any(c.get("warnings") for c in self.cases)
+
     def _tables(self) -> list[Table]:
         heads = ["case", "d", "truth", "m", "estimate", "stderr", "rel. error", "step", "gamma"]
         rows = [
@@ -92,6 +99,54 @@ class ValidationResult(Rendered):
         return [Table("LLC validation against known learning coefficients", heads, rows, notes)]
 
 
+def _select(cases: Sequence[str] | None, fast: bool) -> list[ValidationCase]:
+    """The cases named (in that order), else the cheap subset with ``fast``, else all."""
+    known = {c.name: c for c in VALIDATION_CASES}
+    if cases is None:
+        return [c for c in VALIDATION_CASES if c.fast or not fast]
+    bad = [c for c in cases if c not in known]
+    if bad:
+        raise ConfigError(
+            f"unknown validation case {bad[0]!r}" + suggest(bad[0], known)
+            + f"; known: {', '.join(known)}"
+        )
+    return [known[c] for c in cases]
+
+
+def _run_case(
+    case: ValidationCase, seed: int, config: SGLDConfig, calibration: CalibrationConfig
+) -> dict[str, Any]:
+    """Build the case at ``seed``, estimate its LLC calibrated, compare with the truth."""
+    t0 = time.perf_counter()
+    km = case.build(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res, _ = estimate_llc_calibrated(
+            km.model, km.loss_fn, km.data, config, calibration=calibration, seed=seed
+        )
+    truth = float(km.truth.lambda_)
+    rel = abs(res.llc - truth) / truth if math.isfinite(res.llc) else float("inf")
+    return {
+        "name": case.name,
+        "family": km.truth.family,
+        "n_params": km.n_params,
+        "n": km.n,
+        "truth": truth,
+        "truth_fraction": str(km.truth.lambda_),
+        "multiplicity": km.truth.multiplicity,
+        "estimate": res.llc,
+        "stderr": res.llc_stderr,
+        "relative_error": rel,
+        "step_size": res.config.step_size,
+        "n_draws": res.config.n_draws,
+        "gamma": res.gamma,
+        "temperature": res.temperature,
+        "rhat": res.rhat,
+        "seconds": time.perf_counter() - t0,
+        "warnings": list(dict.fromkeys([*res.warnings, *(str(w.message) for w in caught)])),
+    }
+
+
 def validate_llc(
     cases: Sequence[str] | None = None,
     *,
@@ -99,6 +154,7 @@ def validate_llc(
     config: SGLDConfig | None = None,
     seed: int = 0,
     target_rse: float | None = 0.05,
+    calibration: CalibrationConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Run the known-lambda suite (all cases, the names given, or the cheap subset with ``fast``).
@@ -107,56 +163,25 @@ def validate_llc(
     pilot chains (lengthened where the temperature is too noisy to judge), chains lengthened to
     a relative Monte Carlo error of about ``target_rse`` (at most 8x; ``None``: the configured
     length), then :func:`estimate_llc`, rerun at a smaller step if its own chains run hot.
+    Case ``i`` (in the order run) is built and estimated with seed ``seed + i``; ``seed`` must
+    be a non-negative integer. ``calibration`` replaces the pilots' settings (default:
+    ``CalibrationConfig(target_rse=target_rse)``; a cheaper grid gives a quick, rougher check).
     """
-    known = {c.name: c for c in VALIDATION_CASES}
-    if cases is not None:
-        bad = [c for c in cases if c not in known]
-        if bad:
-            raise ConfigError(
-                f"unknown validation case {bad[0]!r}" + suggest(bad[0], known)
-                + f"; known: {', '.join(known)}"
-            )
-        chosen = [known[c] for c in cases]
-    else:
-        chosen = [c for c in VALIDATION_CASES if c.fast or not fast]
+    seed = check_seed(seed)
+    chosen = _select(cases, fast)
     base = config or SGLDConfig()
+    if calibration is None:
+        calibration = CalibrationConfig(target_rse=target_rse)
     start = time.perf_counter()
     out: list[dict[str, Any]] = []
     for i, case in enumerate(chosen):
-        t0 = time.perf_counter()
-        km = case.build(seed + i)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res, cal = estimate_llc_calibrated(
-                km.model, km.loss_fn, km.data, base, seed=seed + i, target_rse=target_rse
-            )
-        truth = float(km.truth.lambda_)
-        rel = abs(res.llc - truth) / truth if math.isfinite(res.llc) else float("inf")
-        out.append(
-            {
-                "name": case.name,
-                "family": km.truth.family,
-                "n_params": km.n_params,
-                "n": km.n,
-                "truth": truth,
-                "truth_fraction": str(km.truth.lambda_),
-                "multiplicity": km.truth.multiplicity,
-                "estimate": res.llc,
-                "stderr": res.llc_stderr,
-                "relative_error": rel,
-                "step_size": res.config.step_size,
-                "n_draws": res.config.n_draws,
-                "gamma": res.gamma,
-                "temperature": res.temperature,
-                "rhat": res.rhat,
-                "seconds": time.perf_counter() - t0,
-                "warnings": list(dict.fromkeys([*res.warnings, *(str(w.message) for w in caught)])),
-            }
-        )
+        row = _run_case(case, seed + i, base, calibration)
+        out.append(row)
         if progress is not None:
             progress(
-                f"{case.name}: truth {truth:.4g}, estimate {res.llc:.4g} +- {res.llc_stderr:.2g}, "
-                f"relative error {rel:.3f} ({time.perf_counter() - t0:.1f} s)"
+                f"{case.name}: truth {row['truth']:.4g}, estimate {row['estimate']:.4g} +- "
+                f"{row['stderr']:.2g}, relative error {row['relative_error']:.3f} "
+                f"({row['seconds']:.1f} s)"
             )
     errs = [float(c["relative_error"]) for c in out]
     return ValidationResult(
@@ -165,5 +190,3 @@ def validate_llc(
         float(max(errs)) if errs else float("nan"),
         time.perf_counter() - start,
     )
-
-
