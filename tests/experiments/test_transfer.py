@@ -197,8 +197,8 @@ def test_preflight_refuses_a_d_f_larger_than_the_target_corpus_and_a_missing_cor
                                            None) for n in ("python-stdlib", "shakespeare",
                                                            "python-docs")))
 
-    monkeypatch.setattr("occamlab.train.list_corpora", lambda: corpora(True, 30_000))
-    with pytest.raises(ConfigError, match="ladder asks for D = 32768"):
+    monkeypatch.setattr("occamlab.train.list_corpora", lambda: corpora(True, 15_000))
+    with pytest.raises(ConfigError, match="ladder asks for D = 8192"):
         transfer.preflight(Config())
     monkeypatch.setattr("occamlab.train.list_corpora", lambda: corpora(False, 0))
     with pytest.raises(OccamError, match="install python-stdlib"):

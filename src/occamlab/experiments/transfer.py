@@ -103,10 +103,10 @@ class Config(ConfigBase):
     models: tuple[Model, ...] = ((8, 1, 1), (16, 1, 2), (16, 2, 2), (24, 2, 2))
     target: str = "python-stdlib"
     sources: tuple[str, ...] = ("shakespeare", "python-docs")
-    scratch_sizes: tuple[int, ...] = (128, 512, 2048, 8192, 32768)
-    finetune_sizes: tuple[int, ...] = (128, 1280, 12800)
-    pretrain_tokens: int = 1_048_576
-    pretrain_steps: int = 800
+    scratch_sizes: tuple[int, ...] = (64, 256, 1024, 4096, 8192)
+    finetune_sizes: tuple[int, ...] = (80, 800, 8000)
+    pretrain_tokens: int = 262_144
+    pretrain_steps: int = 400
     max_steps: int = 1000
     patience: int = 4
     context: int = 32
