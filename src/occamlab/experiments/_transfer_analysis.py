@@ -338,6 +338,17 @@ def _floor_check(truth: dict[str, Any], frames: dict[str, Any], data: dict[str, 
 
 
 # ---- loss-to-loss ----------------------------------------------------------------------------
+def _rank_correlation(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
+    """Spearman's rho of the paired losses: the law assumes y rises with x (rho > 0); a
+    negative rho means the pair moves the other way and no kappa describes it."""
+    from scipy import stats
+
+    if len(x) < 3:
+        return None
+    r = stats.spearmanr(x, y)
+    return {"rho": float(r.statistic), "p": float(r.pvalue), "n": len(x)}
+
+
 def _l2l(config: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     from occamlab.scaling import fit_loss_to_loss
 
@@ -357,12 +368,13 @@ def _l2l(config: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
             continue
         df = x.merge(y.rename(columns={"loss": "y"}), on=["N", "D"])
         points = [[float(a), float(b)] for a, b in zip(df.x, df.y, strict=True)]
+        rank = _rank_correlation(df.x.to_numpy(float), df.y.to_numpy(float))
         try:
             res = fit_loss_to_loss(df, x="x", y="y", bootstrap=config.bootstrap,
                                    seed=config.seed, source=name.replace("_", "-"))
         except OccamError as exc:
             out[name] = {"error": str(exc), "n_models": len(df), "published_range": [lo, hi],
-                         "points": points}
+                         "points": points, "spearman": rank}
             continue
         law = res.law
         objs[name] = res
@@ -370,7 +382,7 @@ def _l2l(config: Any, frames: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
                      "K": estimate(law.params["K"], law.ci["K"], law.level),
                      "E_x": res.fit_x.params["E"], "E_y": res.fit_y.params["E"],
                      "n_models": law.n_points, "published_range": [lo, hi],
-                     "points": points,
+                     "points": points, "spearman": rank,
                      "in_published_range": bool(lo <= res.kappa <= hi),
                      "valid": res.valid, "warnings": list(res.warnings)}
     return out, objs

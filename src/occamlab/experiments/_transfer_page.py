@@ -118,15 +118,40 @@ def _l2l_table(results: dict[str, Any]) -> Table:
                                           "the target)")):
         e = results["loss_to_loss"].get(name, {})
         lo, hi = results["published"]["kappa"][name]
+        sp = e.get("spearman")
+        rho = f"{sp['rho']:+.2f}" if sp else "-"
         if "kappa" not in e:
-            rows.append([label, e.get("n_models", "-"), e.get("error", "-"), "", f"{lo}-{hi}", ""])
+            rows.append([label, e.get("n_models", "-"), rho, e.get("error", "-"), "",
+                         f"{lo}-{hi}", ""])
             continue
-        rows.append([label, e["n_models"], fmt_ci(e["kappa"]), fmt_ci(e["K"]), f"{lo}-{hi}",
+        rows.append([label, e["n_models"], rho, fmt_ci(e["kappa"]), fmt_ci(e["K"]), f"{lo}-{hi}",
                      "yes" if e["in_published_range"] else "no"])
-    return Table("Loss-to-loss: y = K (x - E_x)^kappa + E_y", ["pair", "models", "kappa", "K",
-                                                             "published kappa", "inside"], rows,
+    return Table("Loss-to-loss: y = K (x - E_x)^kappa + E_y",
+                 ["pair", "models", "Spearman rho (x, y)", "kappa", "K", "published kappa",
+                  "inside"], rows,
                  [results["published"]["kappa"]["note"], "E_x, E_y from L(N, D) fits of each "
-                  "loss; 95% bootstrap intervals"])
+                  "loss; 95% bootstrap intervals; the law needs y to rise with x (rho > 0)"])
+
+
+def _l2l_verdict(results: dict[str, Any]) -> str:
+    parts = []
+    for name in ("train_to_train", "train_to_test"):
+        e = results["loss_to_loss"].get(name, {})
+        lo, hi = results["published"]["kappa"][name]
+        label = name.replace("_", "-")
+        sp = e.get("spearman")
+        if "kappa" in e:
+            parts.append(f"{label} kappa = {fmt_ci(e['kappa'])}, "
+                         f"{'inside' if e['in_published_range'] else 'outside'} Brandfonbrener "
+                         f"et al.'s {lo}-{hi}")
+        elif sp is not None and sp["rho"] < 0:
+            parts.append(f"{label}: no kappa, the losses move in opposite directions (Spearman "
+                         f"rho {sp['rho']:+.2f} over {sp['n']} models): a model better on the "
+                         "source is worse on the target, which no loss-to-loss power law "
+                         "describes")
+        else:
+            parts.append(f"{label}: no kappa ({e.get('error', 'no runs')})")
+    return "Loss-to-loss: " + "; ".join(parts) + "."
 
 
 def _floor_text(results: dict[str, Any]) -> str:
@@ -307,7 +332,8 @@ def section(config: Any, results: dict[str, Any], objects: dict[str, Any]) -> Se
         tables.append(lora)
     tables.append(_l2l_table(results))
     verdict = [_main_verdict(config, results), _beta_verdict(config, results),
-               _alpha_verdict(results), *_lora_verdict(results), _floor_text(results)]
+               _alpha_verdict(results), *_lora_verdict(results), _l2l_verdict(results),
+               _floor_text(results)]
     return Section(key="transfer", title=TITLE, headline=_headline(config, results),
                    question=QUESTION, setup=_setup(config, results), config=config.to_dict(),
                    tables=tables, figures=figures(config, results, objects), verdict=verdict,
