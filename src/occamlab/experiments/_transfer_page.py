@@ -305,7 +305,7 @@ def _setup(config: Any, results: dict[str, Any]) -> list[str]:
         f"D_F = {', '.join(fmt(d) for d in config.finetune_sizes)} (nested subsets of 512-byte "
         f"chunks in shuffled order). Every run is measured at its validation optimum "
         f"(Hernandez et al.'s protocol): evaluated on the same {config.val_tokens} held-out "
-        f"tokens about twice an epoch, stopped after {config.patience} evaluations without "
+        f"tokens about twice an epoch (every 10 to 50 steps), stopped after {config.patience} evaluations without "
         f"improvement or at {config.max_steps} steps; context {config.context}, batch "
         f"{config.batch_size}, AdamW at a constant {config.lr:g} (scratch) or "
         f"{config.finetune_lr:g} (fine-tuning) after {config.warmup_steps} warm-up steps.",

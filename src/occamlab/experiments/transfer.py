@@ -256,11 +256,13 @@ def _data_runs(config: Config) -> dict[str, PlannedRun]:
 def _train_cfg(config: Config, model: Model, vocab: int, data: PlannedRun, size: int, *,
                lr: float, steps: int, eval_every: int | None = None) -> dict[str, Any]:
     """A run's ``TrainConfig`` on subset ``size`` of ``data``: constant rate after warm-up,
-    evaluated about twice an epoch (2 to 50 steps), stopped after ``patience`` evaluations
-    without improvement."""
+    evaluated about twice an epoch but every 10 to 50 steps, stopped after ``patience``
+    evaluations without improvement. (At 2 steps between evaluations a run stopped on the
+    early plateau of the loss: the largest quick model at D = 4096 ended at 3.15 nats where the
+    others reached 2.6.)"""
     d, L, h = model
     tps = config.batch_size * config.context
-    every = eval_every or max(2, min(50, round(size / tps / 2)))
+    every = eval_every or max(10, min(50, round(size / tps / 2)))
     return {"model": {"vocab_size": vocab, "context": config.context, "d_model": d, "n_layer": L,
                       "n_head": h},
             "data": {"corpus": run_ref(data, file_name(size)),
