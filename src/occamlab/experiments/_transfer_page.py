@@ -219,6 +219,15 @@ def _alpha_verdict(results: dict[str, Any]) -> str:
                                "not tested."}[v]
 
 
+def _behind_text(e: dict[str, Any]) -> str:
+    status = e.get("behind_status")
+    if status == "never":
+        return f"nowhere in the ladder (D_F up to {fmt(e['D_F'][-1])} bytes)"
+    at = "already at the smallest D_F, " if status == "from the start" else "at D_F = "
+    return (f"{at}{fmt(e['behind']['value'])} bytes, {fmt(e['capacity']['value'], 2)} bytes per "
+            "trained parameter")
+
+
 def _lora_verdict(results: dict[str, Any]) -> list[str]:
     out = []
     for block in results["lora"]:
@@ -226,12 +235,14 @@ def _lora_verdict(results: dict[str, Any]) -> list[str]:
             continue
         r1 = next(e for e in block["modes"] if e["rank"] == 1)
         matches = block["rank1_matches_at_smallest"]
+        gap, tol = r1["gap"][0], block["tolerance"]
+        how = (f"so it does better than full fine-tuning there (by more than {tol} nats)"
+               if gap < -tol else f"so it {'matches' if matches else 'does not match'} full "
+               f"fine-tuning within {tol} nats")
         out.append(f"LoRA on model {block['model']}: at the smallest D_F ({fmt(r1['D_F'][0])} "
-                   f"bytes) rank 1 is {r1['gap'][0]:+.3f} nats from full fine-tuning, so it "
-                   f"{'matches' if matches else 'does not match'} it within "
-                   f"{block['tolerance']} nats; it falls behind at D_F "
-                   f"{'beyond the ladder' if r1.get('behind_status') == 'never' else fmt(r1['behind']['value'])}"
-                   f" ({r1['trainable']} trained parameters).")
+                   f"bytes) rank 1's loss is {gap:+.3f} nats from full fine-tuning's, {how}; "
+                   f"it falls behind {_behind_text(r1)} ({r1['trainable']} trained "
+                   f"parameters).")
     return out
 
 
