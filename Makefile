@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.occamlab-installed
 CONSTRAINTS ?= constraints/cpu.txt
 DEMO_OUT ?= demo-out
 
-.PHONY: setup browser demo test test-slow bench lint clean
+.PHONY: setup browser corpora demo test test-slow bench lint clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed: the browser test will be skipped (apt-get install chromium)"; fi; }
 
-demo: setup
+# the transfer experiment's second source: the Python documentation (English prose), from Debian
+corpora:
+	@test -d /usr/share/doc/python3.11-doc || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11-doc >/dev/null; \
+	  else echo "python3.11-doc is not installed: occam demo's transfer experiment needs it (apt-get install python3.11-doc)"; fi; }
+
+demo: setup corpora
 	$(VENV)/bin/occam demo --size quick --out $(DEMO_OUT)
 
 test: setup browser

@@ -33,9 +33,16 @@ def result_contract() -> Callable[[Any], None]:
 
 def _tiny_configs() -> dict[str, Any]:
     """The demo suite at a size for tests: every experiment, seconds of training each."""
+    import sysconfig
+    from pathlib import Path
+
     from occamlab.experiments.chinchilla import Config as Chinchilla
     from occamlab.experiments.prediction_generation import Config as PredictionGeneration
     from occamlab.experiments.published import Config as Published
+    from occamlab.experiments.transfer import Config as Transfer
+    from occamlab.experiments.transfer import ProcessFamily
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])  # small corpora found on every machine
 
     return {
         "chinchilla": Chinchilla(models=((8, 1, 1), (16, 1, 2), (16, 2, 2)),
@@ -47,6 +54,17 @@ def _tiny_configs() -> dict[str, Any]:
             tokens=(20_000,) * 4, models=((8, 1, 2),), context=8, batch_size=16, n_eval=100,
             n_probe_fit=40, n_probe_test=20, gen_sequences=20, gen_length=200, bootstrap=2,
             k_max=3),
+        "transfer": Transfer(models=((8, 1, 1), (16, 1, 2)), target=str(stdlib / "json"),
+                             sources=("shakespeare", str(stdlib / "LICENSE.txt")),
+                             scratch_sizes=(64, 128, 256, 512), finetune_sizes=(64, 256),
+                             pretrain_tokens=4096, pretrain_steps=20, max_steps=30, patience=2,
+                             val_tokens=512, batch_size=8, chunk=128, lora_models=((16, 1, 2),),
+                             lora_ranks=(1,), bootstrap=10,
+                             process=ProcessFamily(symbols=4, shifts=(0.5, 1.0),
+                                                   models=((8, 1, 1),),
+                                                   scratch_sizes=(64, 128, 256, 512),
+                                                   finetune_sizes=(64, 128, 256, 512),
+                                                   pretrain_tokens=4096, pretrain_steps=20)),
     }
 
 

@@ -46,6 +46,9 @@ EXPERIMENTS: dict[str, str] = {
     "published": "occamlab.experiments.published",
     "pvg-probe": "occamlab.experiments.pvg_probe",
     "prediction-generation": "occamlab.experiments.prediction_generation",
+    "transfer": "occamlab.experiments.transfer",
+    "transfer-data": "occamlab.experiments.transfer_data",
+    "evaluate": "occamlab.experiments.evaluate",
     "noop": "occamlab.experiments.noop",
 }
 

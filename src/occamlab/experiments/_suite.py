@@ -47,7 +47,7 @@ __all__ = ["SUITE", "Stage", "Analysis", "StoredRuns", "DemoResult", "DemoProgre
            "build_report", "suite_names", "MANIFEST"]
 
 # the demo's experiments, in page order
-SUITE: tuple[str, ...] = ("chinchilla", "published", "prediction-generation")
+SUITE: tuple[str, ...] = ("chinchilla", "published", "prediction-generation", "transfer")
 MANIFEST = "demo.json"
 MANIFEST_FORMAT = "occamlab.demo"
 

@@ -7,6 +7,7 @@ crypticity), minimal generators and seeded sampling with belief states. See ``do
 
 from occamlab.processes._compare import CompareResult, compare, lohr_crossover, lohr_entropy
 from occamlab.processes._cryptic import cryptic_order
+from occamlab.processes._divergence import kl_divergence_rate, markov_chain
 from occamlab.processes._entropy_rate import (
     EntropyRateEstimate,
     entropy_rate_bounds,
@@ -42,5 +43,5 @@ __all__ = [
     "cryptic_order", "GeneratorResult", "minimal_generator", "GeneratorMap", "generator_map", "CompareResult", "compare", "lohr_entropy",
     "lohr_crossover", "EntropyRateEstimate", "estimate_entropy_rate", "entropy_rate_bounds", "Samples", "sample",
     "SampleFile", "save_samples", "ProcessList", "list_processes", "InferenceResult", "infer",
-    "load_symbols", "save_presentation",
+    "load_symbols", "save_presentation", "markov_chain", "kl_divergence_rate",
 ]
