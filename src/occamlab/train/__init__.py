@@ -24,7 +24,7 @@ from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
 from ._kernels import matmul_backend, set_matmul_backend
 from ._lm import lm_windows, token_loss
-from ._loop import train
+from ._loop import snapshot_path, train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split, resolve_device
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
@@ -69,6 +69,7 @@ __all__ = [
     "sample_batch",
     "save_checkpoint",
     "set_matmul_backend",
+    "snapshot_path",
     "split_tokens",
     "to_transformers",
     "token_loss",
