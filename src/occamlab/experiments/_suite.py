@@ -47,7 +47,7 @@ __all__ = ["SUITE", "Stage", "Analysis", "StoredRuns", "DemoResult", "DemoProgre
            "build_report", "suite_names", "MANIFEST"]
 
 # the demo's experiments, in page order
-SUITE: tuple[str, ...] = ("chinchilla", "published")
+SUITE: tuple[str, ...] = ("chinchilla", "published", "mdl-slt")
 MANIFEST = "demo.json"
 MANIFEST_FORMAT = "occamlab.demo"
 
