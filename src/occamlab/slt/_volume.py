@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,8 @@ class VolumeLaw(Rendered):
     replicates); ``lambda_free`` and ``m_free`` are the free fit. ``truth_lambda`` and
     ``truth_m`` are the exact values when known, and ``lambda_at_true_m`` the fit with ``m``
     fixed at the exact value (which separates the error of ``lambda`` from that of ``m``).
+    ``sampler_notes`` are dynesty's own messages (for example slice intervals expanded many
+    times where a contour is much thinner than its bound): shown, not counted as failures.
     """
 
     name: str
@@ -99,6 +101,7 @@ class VolumeLaw(Rendered):
     lambda_at_true_m: float | None = None
     lambda_at_true_m_ci: tuple[float, float] | None = None
     warnings: tuple[str, ...] = ()
+    sampler_notes: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -131,8 +134,9 @@ class VolumeLaw(Rendered):
             ["live points x runs", f"{self.n_live} x {self.n_runs}"],
             ["iterations, likelihood calls", f"{self.n_iter}, {self.n_calls}"],
         ]
-        notes = [f"{100 * self.level:g}% bands over {self.n_replicates} resampled and jittered "
-                 f"runs; {self.seconds:.1f} s"] + [f"warning: {w}" for w in self.warnings]
+        notes = ([f"{100 * self.level:g}% bands over {self.n_replicates} resampled and jittered "
+                  f"runs; {self.seconds:.1f} s"] + [f"warning: {w}" for w in self.warnings]
+                 + [f"dynesty: {w}" for w in self.sampler_notes])
         return [Table(f"Volume law: {self.name} (d = {self.n_params})", ["quantity", "value"],
                       rows, notes)]
 
@@ -238,7 +242,12 @@ def _check(n_live: int, n_runs: int, eps_min: float, fit_range: tuple[float, flo
 
 
 def _run_dynesty(k_fn: Callable[[np.ndarray], float], transform: Callable[[np.ndarray], np.ndarray],
-                 d: int, *, n_live: int, eps_min: float, seed: int, max_iter: int) -> Any:
+                 d: int, *, n_live: int, eps_min: float, seed: int, max_iter: int
+                 ) -> tuple[Any, list[str]]:
+    """One dynesty run, and the distinct messages its sampler raised (slice expansions: the
+    contour is much thinner than the bound in some direction)."""
+    import warnings
+
     dynesty = import_dynesty()
 
     def loglike(w: np.ndarray) -> float:
@@ -248,14 +257,20 @@ def _run_dynesty(k_fn: Callable[[np.ndarray], float], transform: Callable[[np.nd
                                     sample="rslice", rstate=np.random.default_rng(seed))
     # dlogz = 0: the run does not stop when the evidence of exp(-K) has converged, only
     # when a dead point reaches K < eps_min (logl_max) or at max_iter
-    sampler.run_nested(dlogz=0.0, logl_max=-eps_min, maxiter=max_iter, print_progress=False,
-                       save_bounds=False)
-    return sampler.results
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sampler.run_nested(dlogz=0.0, logl_max=-eps_min, maxiter=max_iter,
+                           print_progress=False, save_bounds=False)
+    return sampler.results, list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def _band(rows: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The central ``level`` percentile band of each column (NaN where a column has none)."""
+    import warnings
+
     q = 100 * (1 - level) / 2
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: no band
         return np.nanpercentile(rows, q, axis=0), np.nanpercentile(rows, 100 - q, axis=0)
 
 
@@ -327,8 +342,10 @@ def measure_volume(
     def transform(u: np.ndarray) -> np.ndarray:
         return (2.0 * u - 1.0) * a
 
-    runs = [_run_dynesty(k_fn, transform, n_params, n_live=n_live, eps_min=eps_min,
+    done = [_run_dynesty(k_fn, transform, n_params, n_live=n_live, eps_min=eps_min,
                          seed=seed + i, max_iter=max_iter) for i in range(n_runs)]
+    runs = [r for r, _ in done]
+    sampler_notes = tuple(dict.fromkeys(m for _, msgs in done for m in msgs))
     merged = runs[0] if n_runs == 1 else dyfunc.merge_runs(runs)
     eps = np.logspace(math.log10(eps_min), -1, int(round(4 * (-1 - math.log10(eps_min)))) + 1)
     mask = (eps >= fit_range[0]) & (eps <= fit_range[1])
@@ -340,8 +357,9 @@ def measure_volume(
     for _ in range(n_replicates):
         r = dyfunc.jitter_run(dyfunc.resample_run(merged, rstate=rng), rstate=rng)
         reps.append(_stats(-r.logl, r.logvol, eps, mask, n, n_params, true_m))
-    return _result(name, n_params, eps, fit_range, main, reps, n, level, runs, n_live, truth,
-                   time.perf_counter() - t0, eps_min)
+    out = _result(name, n_params, eps, fit_range, main, reps, n, level, runs, n_live, truth,
+                  time.perf_counter() - t0, eps_min)
+    return replace(out, sampler_notes=sampler_notes)
 
 
 def _result(name: str, d: int, eps: np.ndarray, fit_range: tuple[float, float], main: _Stats,
