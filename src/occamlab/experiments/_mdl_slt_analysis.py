@@ -287,9 +287,9 @@ def _volume(config: Any, runs: StoredRuns) -> tuple[list[dict[str, Any]], dict[s
     from occamlab.slt import VolumeLaw
 
     rows, objs = [], {}
-    failed = {r.point.get("case"): why for r, why in runs.failed("train")
+    failed = {r.point.get("case"): why for r, why in runs.failed("measure")
               if r.experiment == "volume-law"}
-    for r, rec in _done(runs, "train"):
+    for r, rec in _done(runs, "measure"):
         if r.experiment != "volume-law":
             continue
         v = VolumeLaw.from_dict(runs.read_json(r, "volume.json"))

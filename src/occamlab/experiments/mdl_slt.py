@@ -102,11 +102,13 @@ class Config(ConfigBase):
     sensitivity_nbeta: tuple[float, ...] = (1.0, 0.25)
     sensitivity_steps: tuple[float, ...] = (3e-3, 1e-2)
     volume_cases: tuple[str, ...] = VOLUME_CASES
-    volume_sgld: SGLDConfig = field(default_factory=SGLDConfig)
-    volume_calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
-    n_live: int = 100
+    volume_sgld: SGLDConfig = field(default_factory=lambda: SGLDConfig(n_draws=200,
+                                                                       n_burnin=200))
+    volume_calibration: CalibrationConfig = field(
+        default_factory=lambda: CalibrationConfig(pilot_draws=100, pilot_burnin=100))
+    n_live: int = 50
     n_runs: int = 1
-    n_replicates: int = 100
+    n_replicates: int = 50
     bootstrap: int = 500
     seed: int = 0
 
@@ -140,7 +142,9 @@ class Config(ConfigBase):
                    max_tokens=16384,
                    sgld=SGLDConfig(step_size=1e-2, batch_size=16, n_draws=300, n_burnin=300),
                    calibration=CalibrationConfig(pilot_draws=100, pilot_burnin=100),
-                   sensitivity_models=6, n_live=400, n_runs=2, n_replicates=200, bootstrap=1000)
+                   sensitivity_models=6, volume_sgld=SGLDConfig(),
+                   volume_calibration=CalibrationConfig(), n_live=400, n_runs=2,
+                   n_replicates=200, bootstrap=1000)
 
 
 # ---- the plan --------------------------------------------------------------------------------
@@ -258,8 +262,10 @@ def plan(config: Config) -> list[Stage]:
     trains = train_runs(config)
     measure = [r for t, data in trains for r in _measure_runs(config, t, data)]
     measure += _sensitivity_runs(config, trains)
-    return [Stage("train", _unique([t for t, _ in trains] + _volume_runs(config))),
-            Stage("measure", _unique(measure))]
+    # the volume-law runs need no training: they go first in the second stage, beside the
+    # measurements, so that two workers stay busy
+    return [Stage("train", _unique([t for t, _ in trains])),
+            Stage("measure", _unique(_volume_runs(config) + measure))]
 
 
 def preflight(config: Config) -> None:
