@@ -35,6 +35,7 @@ def _tiny_configs() -> dict[str, Any]:
     """The demo suite at a size for tests: every experiment, seconds of training each."""
     from occamlab.experiments.chinchilla import Config as Chinchilla
     from occamlab.experiments.mdl_slt import Config as MdlSlt
+    from occamlab.experiments.prediction_generation import Config as PredictionGeneration
     from occamlab.experiments.published import Config as Published
     from occamlab.slt import CalibrationConfig, SGLDConfig
 
@@ -55,6 +56,10 @@ def _tiny_configs() -> dict[str, Any]:
             volume_calibration=CalibrationConfig(pilot_draws=20, pilot_burnin=20,
                                                  max_pilot_factor=1),
             n_live=20, n_replicates=10, bootstrap=10),
+        "prediction-generation": PredictionGeneration(
+            tokens=(20_000,) * 4, models=((8, 1, 2),), context=8, batch_size=16, n_eval=100,
+            n_probe_fit=40, n_probe_test=20, gen_sequences=20, gen_length=200, bootstrap=2,
+            k_max=3),
     }
 
 

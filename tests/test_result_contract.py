@@ -153,17 +153,21 @@ def _trajectory() -> Any:
 
 
 def _calibration() -> Any:
-    from occamlab.slt import SGLDConfig, calibrate_sgld
+    from occamlab.slt import CalibrationConfig, SGLDConfig, calibrate_sgld
 
     km = _linreg()
-    return calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0),
-                          step_sizes=[0.01, 0.003], n_draws=40, n_burnin=40, seed=0)
+    cal = CalibrationConfig(step_sizes=(0.01, 0.003), pilot_draws=40, pilot_burnin=40)
+    return calibrate_sgld(km.model, km.loss_fn, km.data, SGLDConfig(gamma=1.0), calibration=cal,
+                          seed=0)
 
 
 def _validation() -> Any:
-    from occamlab.slt import validate_llc
+    from occamlab.slt import CalibrationConfig, SGLDConfig, validate_llc
 
-    return validate_llc(["normal_crossing/w^4"], seed=0)
+    cheap = CalibrationConfig(step_sizes=(1e-3, 3e-4), pilot_draws=20, pilot_burnin=20,
+                              target_rse=None, max_pilot_factor=1)
+    return validate_llc(["regular/linreg-5x4"], seed=0, calibration=cheap,
+                        config=SGLDConfig(n_chains=2, n_draws=40, n_burnin=40))
 
 
 def _compression() -> Any:
@@ -249,6 +253,19 @@ def _compression_report(request: Any) -> Any:
                           max_tokens=1024, epsilon=0.05))
 
 
+def _pvg_report(tmp_path: Any) -> Any:
+    """pvg-probe's measurements of an untrained model of the binary Markov process."""
+    from occamlab.experiments.pvg_probe import Config, measure
+    from occamlab.train import ModelConfig, Transformer, save_checkpoint
+
+    m = Transformer(ModelConfig(vocab_size=2, context=8, d_model=4, n_layer=1, n_head=1))
+    save_checkpoint(tmp_path / "ckpt", m)
+    return measure(Config(checkpoint=str(tmp_path / "ckpt"), process="binary-markov",
+                          params={"p": 0.4, "q": 0.4}, n_eval=50, n_probe_fit=20,
+                          n_probe_test=10, gen_sequences=10, gen_length=300, max_history=3,
+                          bootstrap=2, k_max=3, cluster_points=100))
+
+
 def _demo_result(request: Any) -> Any:
     return request.getfixturevalue("tiny_demo")[1]
 
@@ -302,6 +319,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.experiments._suite.DemoResult": _demo_result,
     "occamlab.experiments.llc.LLCReport": _llc_report,
     "occamlab.experiments.compress.CompressionReport": _compression_report,
+    "occamlab.experiments.pvg_probe.PVGReport": _pvg_report,
     "occamlab.store._records.RunRecord": lambda tmp_path: _store(tmp_path).record(
         _store(tmp_path).ids()[0]),
     "occamlab.store._records.RunList": lambda tmp_path: _store(tmp_path).run_list(),

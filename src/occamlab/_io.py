@@ -23,7 +23,21 @@ from typing import Any
 from occamlab._json import jsonable
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_dir",
-           "json_text"]
+           "json_text", "umask"]
+
+
+def umask() -> int:
+    """The process's file-creation mask (read without changing it where Linux allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but brief)
+    os.umask(old)
+    return old
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> Path:
@@ -37,7 +51,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; a result file is for reading
+            # mkstemp makes 0600; give what a plain open() would (0666 under the umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask())
             fh.write(data)
             if fsync:
                 fh.flush()
@@ -99,6 +114,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; a plain mkdir gives this
         yield tmp
         _put_in_place(tmp, path)
     except BaseException:

@@ -131,11 +131,3 @@ def test_help_is_fast_and_lists_commands() -> None:
     assert proc.returncode == 0 and "example:" in proc.stdout
 
 
-def test_demo_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--bootstrap", "0"]) == 0
-    html = (tmp_path / "demo" / "report.html").read_text()
-    assert "<table" in html and "data:image/png;base64" in html
-    res = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert res["isoflop_kaplan"]["a"] == pytest.approx(0.834, abs=0.06)
-    assert res["isoflop_tuned"]["a"] == pytest.approx(0.497, abs=0.015)
-    assert "report:" in capsys.readouterr().out

@@ -224,3 +224,20 @@ def test_g_test_and_other_alphabets() -> None:
     s = sample(build_process("mess3"), 20_000, seed=1)
     r3 = infer(s, max_history=2)
     assert r3.alphabet == ("A", "B", "C") and r3.n_states >= 1
+
+
+def test_max_depth_caps_only_the_excess_entropy_search() -> None:
+    """C_mu and h_mu of the inferred machine do not depend on max_depth; E becomes a lower bound
+    (RRXOR's mixed states close only at depth 3+: at depth 1 E is cut short)."""
+    s = sample(build_process("rrxor"), 200_000, seed=2)
+    full = infer(s, max_history=8)
+    capped = infer(s, max_history=8, max_depth=1, bootstrap=3, seed=1)
+    assert capped.n_states == full.n_states == 5
+    assert capped.statistical_complexity == pytest.approx(full.statistical_complexity, abs=1e-12)
+    assert capped.entropy_rate == pytest.approx(full.entropy_rate, abs=1e-12)
+    assert capped.excess_entropy < full.excess_entropy - 0.1
+    assert any("capped at depth 1" in n for n in capped.notes)
+    again = infer(s, max_history=8, max_depth=1, bootstrap=3, seed=1)
+    assert again.statistical_complexity_ci == capped.statistical_complexity_ci
+    with pytest.raises(ConfigError, match="max_depth"):
+        infer(s, max_history=8, max_depth=0)

@@ -33,7 +33,10 @@ def test_llc_checkpoint_json(ckpt: tuple[Path, Path], tmp_path: Path) -> None:
                "--set", "n_draws=20", "--set", "n_burnin=5", "--set", "n_chains=2",
                "--json", str(out)])
     assert rc == 0
-    d = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    assert report["n_tokens"] == 1024 and report["calibration"] is None
+    assert report["device"] == "cpu" and report["checkpoints"] == [str(path)]
+    d = report["result"]
     for key in ("llc", "llc_stderr", "llc_per_chain", "nbeta", "n", "warnings"):
         assert key in d
     assert d["n"] == 1024  # predicted tokens, not windows
@@ -48,7 +51,10 @@ def test_llc_checkpoint_calibrated(ckpt: tuple[Path, Path], tmp_path: Path,
                "n_chains=2", "--calibrate", "--json", str(out)])
     assert rc == 0
     assert "SGLD calibration (pilot runs)" in capsys.readouterr().err
-    d = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    assert report["calibration"]["recommended"]["step_size"] == report["result"]["config"][
+        "step_size"] or report["calibration"]["recommended"]["step_size"] > 0
+    d = report["result"]
     assert len(d["llc_per_chain"]) == 2 and d["config"]["n_chains"] == 2
     assert d["config"]["step_size"] > 0 and d["config"]["n_draws"] >= 400  # never shortened
 
@@ -58,7 +64,7 @@ def test_llc_along_checkpoints(ckpt: tuple[Path, Path], capsys: pytest.CaptureFi
     rc = main(["llc", str(path), str(path), "--data", str(tokens), "--max-tokens", "512",
                "--set", "n_draws=10", "--set", "n_burnin=2", "--set", "n_chains=2", "--json", "-"])
     assert rc == 0
-    d = json.loads(capsys.readouterr().out)
+    d = json.loads(capsys.readouterr().out)["result"]
     assert len(d["results"]) == 2 and d["results"][0]["llc"] == d["results"][1]["llc"]
 
 
@@ -67,10 +73,11 @@ def test_compress_checkpoint_json(ckpt: tuple[Path, Path], capsys: pytest.Captur
     rc = main(["compress", str(path), "--data", str(tokens), "--max-tokens", "1024",
                "--scheme", "rtn-group", "--group-size", "4", "--epsilon", "0.01", "--json", "-"])
     assert rc == 0
-    d = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)
+    d = report["compression"]
     for key in ("n_q", "scheme", "epsilon", "loss_base", "loss_at_n_q"):
         assert key in d
-    assert d["scheme"] == "rtn-group" and d["two_part_code"]["n"] == 1024
+    assert d["scheme"] == "rtn-group" and report["two_part_code"]["n"] == 1024
 
 
 def test_scheme_names_match_library() -> None:

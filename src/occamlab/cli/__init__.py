@@ -1,8 +1,9 @@
 """The ``occam`` command line: parse arguments, build a config, call library code; nothing else.
 
 Subcommands live in one small module each and are imported only when used, so ``occam --help``
-answers at once. A user mistake (:class:`occamlab.errors.OccamError`) prints one line and exits
-with code 2, without a traceback.
+answers at once. A user mistake (:class:`occamlab.errors.OccamError`), a path that cannot be read or written
+(``OSError``) or a request beyond memory prints one line and exits with code 2, without a
+traceback.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except OccamError as exc:
         print(f"occam {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user named cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"occam {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"occam {args.command}: error: not enough memory for this request (ask for less: "
+              "fewer samples, bootstrap resamples or runs)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("occam: interrupted", file=sys.stderr)

@@ -139,6 +139,8 @@ def _finish(result: Any, args: Any) -> int:
 def _chinchilla(args: Any) -> int:
     from occamlab.scaling import fit_chinchilla
 
+    if args.d is None and args.flops is None:
+        raise ConfigError("give --d (tokens) or --flops (training compute, D = C/(6N))")
     res = fit_chinchilla(_load(args.data), n=args.n, d=args.d, flops=args.flops, loss=args.loss,
                          loss_fn=args.loss_fn, delta=args.delta, bootstrap=args.bootstrap,
                          groups=args.group_by, holdout=args.holdout, seed=args.seed,

@@ -33,7 +33,9 @@ def register(sub: Any) -> None:
                    "pip install 'occamlab[ray]')")
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to connect to (auto, ray://HOST:10001, HOST:6379); "
-                   "default: start a local Ray instance")
+                   "default: start a local Ray instance. A cluster with token authentication "
+                   "takes its token from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+                   "~/.ray/auth_token (never stored)")
     p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
                    help="log each finished run to MLflow (default URI: sqlite STORE/mlflow.db, "
                    "or a file store STORE/mlruns; pip install 'occamlab[mlflow]')")

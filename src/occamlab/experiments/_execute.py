@@ -124,8 +124,11 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 _STORES: dict[str, RunStore] = {}
 
 
-def execute(task: Task) -> Outcome:
-    """Run one task in this process (see the module docstring); never raises for a run's error."""
+def execute(task: Task, *, where: dict[str, Any] | None = None) -> Outcome:
+    """Run one task in this process (see the module docstring); never raises for a run's error.
+
+    ``where`` adds keys to the run's provenance (``env.json``) naming where it ran, e.g. the
+    Ray node (``{"ray_node_id": ...}``)."""
     store = _STORES.get(task.store)
     if store is None:
         store = _STORES[task.store] = RunStore(task.store)
@@ -159,6 +162,7 @@ def execute(task: Task) -> Outcome:
         env = provenance(task.config)
         env.update({"experiment": task.experiment, "elapsed_s": elapsed, "attempt": task.attempt,
                     "files": files})
+        env.update(where or {})
         if error is None:
             store.finish(claim, tmp, env=env, result=result)
             return Outcome(task.run_id, "done", None, elapsed)

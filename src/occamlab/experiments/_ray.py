@@ -3,7 +3,10 @@
 ``RayBackend(jobs)`` with no address starts a local Ray instance with ``num_cpus=jobs`` (no
 dashboard, workers at niceness 0 like the local pool's rather than Ray's default 15) and shuts
 it down on :meth:`RayBackend.close`; with ``address`` (``"auto"``,
-``"ray://host:10001"`` or ``"host:6379"``) it connects to a running cluster. When Ray is already
+``"ray://host:10001"`` or ``"host:6379"``) it connects to a running cluster, presenting the
+cluster's token when Ray finds one (:func:`~occamlab.experiments._ray_connect.connect`: Ray's
+token authentication, and one-line errors for an address where no cluster answers or that
+refuses the token). When Ray is already
 initialised in this process (a notebook, a test fixture) the backend uses that instance and leaves
 it running. Each task asks for one CPU and runs with one thread per math library
 (:data:`~occamlab.experiments.THREAD_ENV`, set through the task's runtime environment and again in
@@ -28,12 +31,14 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from occamlab.errors import OccamError
 from occamlab.store import RunStore
 
 from ._execute import THREAD_ENV, WORKER_DIED, Outcome, Task, check_backend, execute
+from ._ray_connect import connect
 
 __all__ = ["RayBackend", "RayMissingError", "import_ray", "WORKER_DIED"]
 
@@ -56,12 +61,15 @@ def import_ray() -> Any:
 
 
 def _ray_execute(task: Task) -> Outcome:
-    """What a Ray worker runs: one thread per math library, then the shared :func:`execute`."""
+    """What a Ray worker runs: one thread per math library, then the shared :func:`execute`,
+    recording the Ray node it ran on (``ray_node_id`` in ``env.json``)."""
     os.environ.update(THREAD_ENV)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
-    return execute(task)
+    import ray
+
+    return execute(task, where={"ray_node_id": ray.get_runtime_context().get_node_id()})
 
 
 class RayBackend:
@@ -83,6 +91,7 @@ class RayBackend:
         self.jobs = jobs
         self.address = address
         self._owns = not ray.is_initialized()
+        self._restore: Callable[[], None] | None = None
         if self._owns:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "logging_level": logging.WARNING}
@@ -91,13 +100,13 @@ class RayBackend:
                 # fraction of a core (4.4x slower than the pool here); run them as the pool does
                 kwargs.update(num_cpus=jobs, object_store_memory=OBJECT_STORE_BYTES,
                               _system_config={"worker_niceness": 0})
+                try:
+                    ray.init(**kwargs)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    raise OccamError(f"could not start a local Ray instance: {exc}") from None
             else:
                 kwargs["address"] = address
-            try:
-                ray.init(**kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-                raise OccamError(f"could not start or reach {where}: {exc}") from None
+                self._restore = connect(ray, address, lambda: ray.init(**kwargs))
         self._remote = ray.remote(num_cpus=1, max_retries=0,
                                   runtime_env={"env_vars": dict(THREAD_ENV)})(_ray_execute)
         self._died = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -141,3 +150,6 @@ class RayBackend:
                     pass
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
+        if self._restore is not None:
+            self._restore()
+            self._restore = None

@@ -43,6 +43,8 @@ EXPERIMENTS: dict[str, str] = {
     "process-map": "occamlab.experiments.process_map",
     "chinchilla": "occamlab.experiments.chinchilla",
     "published": "occamlab.experiments.published",
+    "pvg-probe": "occamlab.experiments.pvg_probe",
+    "prediction-generation": "occamlab.experiments.prediction_generation",
     "volume-law": "occamlab.experiments.volume_law",
     "mdl-slt": "occamlab.experiments.mdl_slt",
     "noop": "occamlab.experiments.noop",

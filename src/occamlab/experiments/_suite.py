@@ -47,7 +47,7 @@ __all__ = ["SUITE", "Stage", "Analysis", "StoredRuns", "DemoResult", "DemoProgre
            "build_report", "suite_names", "MANIFEST"]
 
 # the demo's experiments, in page order
-SUITE: tuple[str, ...] = ("chinchilla", "published", "mdl-slt")
+SUITE: tuple[str, ...] = ("chinchilla", "published", "prediction-generation", "mdl-slt")
 MANIFEST = "demo.json"
 MANIFEST_FORMAT = "occamlab.demo"
 
@@ -254,8 +254,18 @@ def _execute(name: str, config: Any, store: RunStore, *, jobs: int, backend: str
 
 
 def _analyze(name: str, config: Any, store: RunStore) -> Analysis:
+    """The experiment's analysis. A fit's own diagnostics (convergence, bounds, failed resamples)
+    are in its results and flags; numpy's notes on NaN arithmetic in degenerate resamples and the
+    fits' ConvergenceWarnings would only repeat them on the console."""
+    import warnings
+
+    from occamlab.errors import ConvergenceWarning
+
     mod = _module(name)
-    return mod.analyze(config, StoredRuns(store, mod.plan(config)))  # type: ignore[no-any-return]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return mod.analyze(config, StoredRuns(store, mod.plan(config)))  # type: ignore[no-any-return]
 
 
 def _failed_section(name: str, error: str) -> Section:
@@ -324,11 +334,13 @@ def run_demo(only: str | Sequence[str] | None = None, *, size: str = "quick",
     if size not in ("quick", "full"):
         raise ConfigError(f"--size must be quick or full, got {size!r}")
     out = Path(out)
-    st = RunStore(Path(store) if store is not None else out / "store")
     chosen = {n: (configs or {}).get(n) or get_experiment(n).preset(size) for n in names}
     plain = {n: c.to_dict() for n, c in chosen.items()}
+    if any(n in (configs or {}) for n in names):
+        size = "custom"  # a config that is not a preset: say so on the page
     configs = chosen
-    total = sum(len(s.runs) for n in names for s in _module(n).plan(configs[n]))
+    total = sum(len(s.runs) for n in names for s in _module(n).plan(configs[n]))  # validates
+    st = RunStore(Path(store) if store is not None else out / "store")  # only then: the store
     t_start = time.perf_counter()
     done_before = 0
     errors: dict[str, str] = {}

@@ -36,7 +36,7 @@ h4{margin:.9em 0 .3em;font-size:.95em}.meta,.note,figcaption{color:var(--muted);
 table{border-collapse:collapse;font-size:.84em;margin:.4em 0 .8em;max-width:100%}
 th,td{border:1px solid #d5d5d5;padding:.22em .5em;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-.occam-table{overflow-x:auto}
+.occam-table{overflow-x:auto}table.summary th,table.summary td{text-align:left}
 figure{margin:.8em 0 1.2em}figure img,figure svg{max-width:100%;height:auto;display:block}
 .question{border-left:3px solid #4a6fa5;background:#f5f8fc;padding:.5em .9em;margin:.8em 0}
 .verdict{border-left:3px solid var(--ok);background:#f4faf4;padding:.5em .9em;margin:.8em 0}

@@ -126,7 +126,7 @@ def normal_crossing_lambda(
     lam = min(ratios)
     m = sum(1 for q in ratios if q == lam)
     return LearningCoefficient(
-        "normal_crossing", lam, m, {"k": tuple(ks), "h": tuple(hs)}, len(ks), "normal crossing"
+        "normal_crossing", lam, m, {"k": list(ks), "h": list(hs)}, len(ks), "normal crossing"
     )
 
 

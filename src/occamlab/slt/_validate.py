@@ -154,6 +154,7 @@ def validate_llc(
     config: SGLDConfig | None = None,
     seed: int = 0,
     target_rse: float | None = 0.05,
+    calibration: CalibrationConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ValidationResult:
     """Run the known-lambda suite (all cases, the names given, or the cheap subset with ``fast``).
@@ -163,12 +164,14 @@ def validate_llc(
     a relative Monte Carlo error of about ``target_rse`` (at most 8x; ``None``: the configured
     length), then :func:`estimate_llc`, rerun at a smaller step if its own chains run hot.
     Case ``i`` (in the order run) is built and estimated with seed ``seed + i``; ``seed`` must
-    be a non-negative integer.
+    be a non-negative integer. ``calibration`` replaces the pilots' settings (default:
+    ``CalibrationConfig(target_rse=target_rse)``; a cheaper grid gives a quick, rougher check).
     """
     seed = check_seed(seed)
     chosen = _select(cases, fast)
     base = config or SGLDConfig()
-    calibration = CalibrationConfig(target_rse=target_rse)
+    if calibration is None:
+        calibration = CalibrationConfig(target_rse=target_rse)
     start = time.perf_counter()
     out: list[dict[str, Any]] = []
     for i, case in enumerate(chosen):

@@ -4,7 +4,7 @@ Public API (see docs/train.md)::
 
     from occamlab.train import (ModelConfig, TrainConfig, Transformer, train, finetune,
                                 load_checkpoint, save_checkpoint, iter_windows, ByteTokenizer,
-                                lm_windows, token_loss, set_matmul_backend)
+                                lm_windows, token_loss, set_matmul_backend, generate)
 
 Importing it has no side effects (no environment variable is read, nothing is computed).
 """
@@ -22,6 +22,7 @@ from ._data import (
 )
 from ._export import export_transformers, gpt2_config, to_transformers
 from ._finetune import LORA_TARGETS, MODES, finetune, lora_targets
+from ._generate import generate
 from ._kernels import matmul_backend, set_matmul_backend
 from ._lm import lm_windows, token_loss
 from ._loop import snapshot_path, train
@@ -49,6 +50,7 @@ __all__ = [
     "evaluate",
     "export_transformers",
     "finetune",
+    "generate",
     "gpt2_config",
     "flops_per_token",
     "iter_windows",

@@ -135,16 +135,41 @@ class Transformer(nn.Module):
 
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         """The final (LayerNorm-ed) hidden states ``(B, T, d)``, before the unembedding."""
+        x = self._embed(idx)  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_f(x)
+
+    def _embed(self, idx: torch.Tensor) -> torch.Tensor:
         B, T = idx.shape
         if T > self.config.context:
             raise ValueError(
                 f"sequence length {T} exceeds the model's context {self.config.context}"
             )
         # positions 0..T-1 are the first T rows: a slice, not an embedding lookup
-        x = self.wte(idx) + self.wpe.weight[:T]  # (B, T, d)
+        return self.wte(idx) + self.wpe.weight[:T]  # (B, T, d)
+
+    def residuals(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """The residual stream: ``n_layer + 1`` tensors ``(B, T, d)``.
+
+        Entry 0 is the embedding (token + position), entry ``l`` the stream after block ``l``
+        (before the final LayerNorm, which :meth:`hidden` applies to the last entry). The same
+        operations as :meth:`forward`, so ``ln_f(residuals(idx)[-1])`` is ``hidden(idx)``
+        exactly. What linear probes read (Shai et al. 2024 probe the stream for belief states).
+
+        Examples
+        --------
+        >>> from occamlab.train import ModelConfig, Transformer
+        >>> m = Transformer(ModelConfig(vocab_size=3, context=8, d_model=8, n_layer=2, n_head=2))
+        >>> [tuple(r.shape) for r in m.residuals(torch.zeros(4, 8, dtype=torch.long))]
+        [(4, 8, 8), (4, 8, 8), (4, 8, 8)]
+        """
+        x = self._embed(idx)
+        out = [x]
         for block in self.blocks:
             x = block(x)
-        return self.ln_f(x)
+            out.append(x)
+        return out
 
     def ensemble_forward(
         self, params: Mapping[str, torch.Tensor], idx: torch.Tensor
