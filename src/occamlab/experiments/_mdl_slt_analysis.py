@@ -80,6 +80,8 @@ def _models(config: Any, runs: StoredRuns) -> tuple[list[dict[str, Any]], dict[s
                                     "n_head": key[3], "N": t.point["N"], "step": step,
                                     "n_q": {}, "loss": None, "llc": None}
     for r, rec in _done(runs, "measure"):
+        if r.experiment not in ("llc", "compress"):
+            continue  # the volume-law runs share the stage
         p = r.point
         key = (p["task"], p["d_model"], p["n_layer"], p["n_head"], p["step"])
         m = models.get(key)
