@@ -307,10 +307,20 @@ def _task_verdict(results: dict[str, Any]) -> str:
     per_task = [f for f in results["fits"] if f["tasks"] != "text+process"]
     bits = [f"{f['tasks']} {f['scheme']} eps {f['epsilon']}: Spearman {fmt_ci(f['spearman'])}"
             for f in per_task]
+    held = {t: sum(1 for f in per_task if f["tasks"] == t and f["verdict"] == "holds")
+            for t in ("text", "process")}
+    n_set = {t: sum(1 for f in per_task if f["tasks"] == t) for t in ("text", "process")}
+    summary = "; ".join(f"within {t} it holds in {held[t]} of {n_set[t]} settings"
+                        for t in ("text", "process") if n_set[t])
+    caveat = ""
+    if n_set["text"] and n_set["process"] and min(held.values()) < max(n_set.values()):
+        caveat = (" Where it holds pooled but not within a task, part of the pooled relation "
+                  "is the difference between the tasks (smaller LLC and n_q on the process), "
+                  "not a relation among models of one task.")
     return ("Within one task (sizes and training lengths vary, the data do not): "
-            + "; ".join(bits) + ". Pooling tasks mixes vocabularies (256 bytes against the "
-            "process's alphabet), whose embeddings differ in size and in what compression "
-            "removes.")
+            + "; ".join(bits) + f". In short, {summary}." + caveat + " Pooling tasks mixes "
+            "vocabularies (256 bytes against the process's alphabet), whose embeddings differ "
+            "in size and in what compression removes.")
 
 
 def _sensitivity_verdict(results: dict[str, Any]) -> str:
@@ -346,7 +356,9 @@ def _volume_verdict(results: dict[str, Any]) -> list[str]:
         return ["Part 2: no volume-law run finished."]
     out = []
     for v in rows:
-        m_txt = (f"m = {v['m']} identified ({100 * v['m_share']:.0f}% of replicates)"
+        wrong = (f", but the exact m is {v['truth_m']}"
+                 if v["truth_m"] is not None and v["m"] != v["truth_m"] else "")
+        m_txt = (f"m = {v['m']} identified ({100 * v['m_share']:.0f}% of replicates){wrong}"
                  if v["m_identified"] else
                  f"m not identified (m = {v['m']} in {100 * v['m_share']:.0f}% of replicates; "
                  f"free fit {fmt_ci(v['m_free'])})")

@@ -78,7 +78,8 @@ class Config(ConfigBase):
     volume_cases, n_live, n_runs, n_replicates :
         Part 2: the known-lambda models, and nested sampling's live points, runs and replicates.
     volume_sgld, volume_calibration :
-        The LLC estimator's settings on the Part 2 models (the validation suite's defaults).
+        The LLC estimator's settings on the Part 2 models: full batch, as the validation
+        suite (full: its defaults, 4 chains of 400 + 400 draws; quick: 2 chains of 200 + 200).
     bootstrap : int
         Bootstrap resamples (over models) of the fits.
     seed : int
@@ -102,8 +103,8 @@ class Config(ConfigBase):
     sensitivity_nbeta: tuple[float, ...] = (1.0, 0.25)
     sensitivity_steps: tuple[float, ...] = (3e-3, 1e-2)
     volume_cases: tuple[str, ...] = VOLUME_CASES
-    volume_sgld: SGLDConfig = field(default_factory=lambda: SGLDConfig(n_draws=200,
-                                                                       n_burnin=200))
+    volume_sgld: SGLDConfig = field(
+        default_factory=lambda: SGLDConfig(n_chains=2, n_draws=200, n_burnin=200))
     volume_calibration: CalibrationConfig = field(
         default_factory=lambda: CalibrationConfig(pilot_draws=100, pilot_burnin=100))
     n_live: int = 50
