@@ -67,7 +67,8 @@ def _exclusion(m: dict[str, Any]) -> str | None:
     return None
 
 
-def _models(config: Any, runs: StoredRuns) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _models(config: Any, runs: StoredRuns
+            ) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], PlannedRun]]:
     """Part 1's models (one per task x size x snapshot) and the training runs by task/size."""
     from .mdl_slt import train_runs
 
