@@ -90,6 +90,11 @@ def _sensitivity_table(results: dict[str, Any]) -> Table:
                   "/ calibrated", "diagnostics pass"], rows, notes)
 
 
+def _llc_text(v: dict[str, Any]) -> str:
+    """The LLC estimator's value on a Part 2 model, marked when it failed its diagnostics."""
+    return fmt_ci(v["llc"]) + ("" if v["llc"].get("valid") else " (diagnostics failed)")
+
+
 def _volume_table(results: dict[str, Any]) -> Table:
     rows = []
     for v in results["volume"]:
@@ -99,7 +104,7 @@ def _volume_table(results: dict[str, Any]) -> Table:
         rows.append([v["case"], v["n_params"], f"{fmt(v['truth_lambda'], 4)} (m={v['truth_m']})",
                      fmt_ci(v["lambda"]), f"{v['m']} ({100 * v['m_share']:.0f}%)",
                      f"{100 * v['relative_error']:.1f}%", fmt_ci(v["lambda_at_true_m"]),
-                     fmt_ci(v["m_free"]), fmt_ci(v["llc"])])
+                     fmt_ci(v["m_free"]), _llc_text(v)])
     return Table("Part 2: lambda from the volume law V(eps) against the exact value",
                  ["model", "d", "exact lambda", "volume-law lambda", "m chosen (share)",
                   "error", "lambda at the exact m", "m, free fit", "LLC estimator"], rows,
@@ -367,7 +372,7 @@ def _volume_verdict(results: dict[str, Any]) -> list[str]:
                 f"{100 * v['relative_error']:.1f}%; {m_txt}; at the exact m the fit gives "
                 f"{fmt_ci(v['lambda_at_true_m'])}; over {v['decades']:.0f} decades of eps. "
                 f"Code slope against the formula {fmt(v['code'].get('slope'))}, free energy "
-                f"{fmt(v['free_energy'].get('slope'))}; LLC estimator {fmt_ci(v['llc'])}.")
+                f"{fmt(v['free_energy'].get('slope'))}; LLC estimator {_llc_text(v)}.")
         if not v["within_10pct"]:
             text += (" Not within 10%: " + (
                 "the data choose the wrong multiplicity, and the log log term it leaves out "
@@ -390,6 +395,9 @@ def _flags(results: dict[str, Any]) -> list[str]:
               for w in v.get("warnings", [])]
     flags += [f"volume law {v['case']} failed: {v['error']}" for v in results["volume"]
               if "error" in v]
+    flags += [f"LLC estimator on {v['case']}: {w}" for v in results["volume"]
+              if "error" not in v and not v["llc"].get("valid")
+              for w in (v["llc"].get("warnings") or ["failed its diagnostics"])]
     if results.get("failed_runs"):
         flags.append(f"{results['failed_runs']} runs failed")
     return flags
