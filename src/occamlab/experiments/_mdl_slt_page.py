@@ -140,13 +140,15 @@ def _relation_figure(config: Any, results: dict[str, Any]) -> Figure:
         ax.set_xlabel("LLC (calibrated SGLD), ± 2 se")
         ax.set_ylabel("n_q (" + ("rank" if scheme == "svd" else "bits") + "), bracket (n_q-1, n_q]")
         ax.set_title(f"{scheme}: n_q against the LLC", fontsize=10)
-        ax.legend(fontsize=7, title="circles text, squares process; hollow: excluded",
-                  title_fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # no fitted line (too few models): no legend
+            ax.legend(fontsize=7, title="circles text, squares process; hollow: excluded",
+                      title_fontsize=7)
     fig.tight_layout()
     return figure(fig, title="The LLC against the critical compression threshold",
                   alt="Scatter of n_q against the calibrated LLC for each model, one panel per "
                       "compression scheme, one colour per tolerance, with fitted lines",
-                  caption="Each point is one checkpoint; horizontal bars ±2 standard errors of "
+                  caption="Each point is one checkpoint (circles: text, squares: the "
+                          "process); horizontal bars ±2 standard errors of "
                           "the LLC, vertical bars the bisection bracket of n_q; hollow grey "
                           "points failed their LLC diagnostics and are not in the fits.")
 
