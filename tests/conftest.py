@@ -37,10 +37,12 @@ def _tiny_configs() -> dict[str, Any]:
     from pathlib import Path
 
     from occamlab.experiments.chinchilla import Config as Chinchilla
+    from occamlab.experiments.mdl_slt import Config as MdlSlt
     from occamlab.experiments.prediction_generation import Config as PredictionGeneration
     from occamlab.experiments.published import Config as Published
     from occamlab.experiments.transfer import Config as Transfer
     from occamlab.experiments.transfer import ProcessFamily
+    from occamlab.slt import CalibrationConfig, SGLDConfig
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])  # small corpora found on every machine
 
@@ -50,6 +52,17 @@ def _tiny_configs() -> dict[str, Any]:
                                  min_steps=20, max_tokens=200_000,
                                  batch_size=8, bootstrap=20),
         "published": Published(bootstrap=10, grid=3, line=4, n_starts=0),
+        "mdl-slt": MdlSlt(
+            models=((8, 1, 1),), steps=40, snapshots=(20, 40), trajectory=(10, 20, 40),
+            context=16, batch_size=8, max_tokens=1024, epsilons=(0.05,),
+            sgld=SGLDConfig(step_size=1e-2, batch_size=8, n_chains=2, n_draws=20, n_burnin=20),
+            calibration=CalibrationConfig(pilot_draws=10, pilot_burnin=10, max_pilot_factor=1),
+            sensitivity_nbeta=(1.0,), sensitivity_steps=(1e-2,),
+            volume_cases=("regular/linreg-2x1", "normal_crossing/w1 w2^2"),
+            volume_sgld=SGLDConfig(n_chains=2, n_draws=50, n_burnin=50),
+            volume_calibration=CalibrationConfig(pilot_draws=20, pilot_burnin=20,
+                                                 max_pilot_factor=1),
+            n_live=20, n_replicates=10, bootstrap=10),
         "prediction-generation": PredictionGeneration(
             tokens=(20_000,) * 4, models=((8, 1, 2),), context=8, batch_size=16, n_eval=100,
             n_probe_fit=40, n_probe_test=20, gen_sequences=20, gen_length=200, bootstrap=2,

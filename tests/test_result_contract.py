@@ -193,6 +193,15 @@ def _two_part() -> Any:
     return two_part_code_length(km.model, km.loss_fn, km.data, scheme="svd", level=1)
 
 
+def _volume_law() -> Any:
+    pytest.importorskip("dynesty")
+    from occamlab.slt import measure_volume, volume_case
+
+    c = volume_case("regular/linreg-2x1")
+    return measure_volume(c.k, c.n_params, eps_min=1e-6, fit_range=(1e-5, 1e-3), n_live=10,
+                          n_replicates=10, truth=c.truth, seed=0)
+
+
 def _learning_coefficient() -> Any:
     from occamlab.slt import rrr_lambda
 
@@ -335,6 +344,7 @@ EXAMPLES: dict[str, Callable[..., Any]] = {
     "occamlab.slt._compress.CompressionResult": _compression,
     "occamlab.slt._compress.TwoPartCode": _two_part,
     "occamlab.slt._known.LearningCoefficient": _learning_coefficient,
+    "occamlab.slt._volume.VolumeLaw": _volume_law,
     "occamlab.train._result.TrainResult": _train,
     "occamlab.train._corpora.CorpusList": lambda: __import__("occamlab.train").train.list_corpora(),
     "occamlab.experiments._sweep.SweepResult": _sweep,

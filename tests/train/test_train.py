@@ -141,6 +141,27 @@ def test_run_directory_and_result(tmp_path, result_contract) -> None:
         assert (tmp_path / "last" / name).is_file()
 
 
+def test_snapshots_keep_the_model_at_each_listed_step(tmp_path) -> None:
+    from occamlab.train import snapshot_path
+
+    cfg = tiny_config(steps=30, eval_every=10, snapshot_steps=[20, 10, 30])
+    assert cfg.snapshot_steps == (10, 20, 30)  # sorted, a tuple
+    train(cfg, out=tmp_path)
+    snaps = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+    assert snaps == ["step-10", "step-20", "step-30"]
+    # the last snapshot is the model at the end of training (= last/), earlier ones differ
+    last, _ = load_checkpoint(tmp_path / "last")
+    s30, _ = load_checkpoint(snapshot_path(tmp_path, 30))
+    s10, _ = load_checkpoint(snapshot_path(tmp_path, 10))
+    assert all(torch.equal(p, q) for p, q in zip(s30.parameters(), last.parameters(), strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(s10.parameters(), last.parameters(),
+                                                     strict=True))
+    with pytest.raises(ConfigError, match="snapshot_steps"):
+        tiny_config(steps=30, snapshot_steps=[40])
+    with pytest.raises(ConfigError, match="snapshot_steps"):
+        tiny_config(snapshot_steps=[0])
+
+
 class _Kill(Exception):
     pass
 

@@ -49,6 +49,8 @@ EXPERIMENTS: dict[str, str] = {
     "transfer": "occamlab.experiments.transfer",
     "transfer-data": "occamlab.experiments.transfer_data",
     "evaluate": "occamlab.experiments.evaluate",
+    "volume-law": "occamlab.experiments.volume_law",
+    "mdl-slt": "occamlab.experiments.mdl_slt",
     "noop": "occamlab.experiments.noop",
 }
 

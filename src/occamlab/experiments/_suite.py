@@ -47,7 +47,8 @@ __all__ = ["SUITE", "Stage", "Analysis", "StoredRuns", "DemoResult", "DemoProgre
            "build_report", "suite_names", "MANIFEST"]
 
 # the demo's experiments, in page order
-SUITE: tuple[str, ...] = ("chinchilla", "published", "prediction-generation", "transfer")
+SUITE: tuple[str, ...] = ("chinchilla", "published", "prediction-generation", "transfer",
+                          "mdl-slt")
 MANIFEST = "demo.json"
 MANIFEST_FORMAT = "occamlab.demo"
 

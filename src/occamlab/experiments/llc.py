@@ -22,7 +22,13 @@ from occamlab._config import ConfigBase
 from occamlab._io import atomic_write_json
 from occamlab._render import Rendered, Table
 from occamlab.errors import check_seed
-from occamlab.slt import CalibrationResult, LLCResult, LLCTrajectory, SGLDConfig
+from occamlab.slt import (
+    CalibrationConfig,
+    CalibrationResult,
+    LLCResult,
+    LLCTrajectory,
+    SGLDConfig,
+)
 
 from ._lm import check_lm_fields, load_lm
 from ._registry import RunOutput
@@ -50,6 +56,8 @@ class Config(ConfigBase):
         Sampler settings (minibatch of 16 windows by default).
     calibrate : bool
         Choose the step size with pilot chains first, and rerun hot estimates at smaller steps.
+    calibration : CalibrationConfig
+        The pilots' lengths and pass criteria (used with ``calibrate``).
     seed : int
     device : str
         ``auto`` (the first CUDA device when torch sees one, else the CPU), ``cpu`` or ``cuda``.
@@ -60,6 +68,7 @@ class Config(ConfigBase):
     max_tokens: int = 65_536
     sgld: SGLDConfig = field(default_factory=_default_sgld)
     calibrate: bool = False
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     seed: int = 0
     device: str = "auto"
 
@@ -103,7 +112,8 @@ def estimate(config: Config, *, progress: Callable[[str], None] | None = None,
     cal = None
     if config.calibrate:
         res, cal = estimate_llc_calibrated(lm.model, token_loss, lm.data, config.sgld,
-                                           seed=config.seed, n=lm.n_tokens)
+                                           calibration=config.calibration, seed=config.seed,
+                                           n=lm.n_tokens)
         _log(progress, cal)
     else:
         res = estimate_llc(lm.model, token_loss, lm.data, config.sgld, seed=config.seed,
@@ -125,7 +135,8 @@ def trajectory(config: Config, checkpoints: Sequence[str], *,
     sgld, cal = config.sgld, None
     if config.calibrate:
         sgld = pin_nbeta(sgld, first.n_tokens)  # the pilots sample the estimate's posterior
-        cal = calibrate_sgld(first.model, token_loss, first.data, sgld, seed=config.seed)
+        cal = calibrate_sgld(first.model, token_loss, first.data, sgld,
+                             calibration=config.calibration, seed=config.seed)
         _log(progress, cal)
         sgld = cal.recommended
     res = estimate_llc_trajectory(models, token_loss, first.data, sgld, seed=config.seed,

@@ -88,4 +88,5 @@ def run(config: TrainConfig, run_dir: Path) -> RunOutput:
         config = config.replace(threads=1)
     with metrics_logger(run_dir) as log:
         res = execute(config, run_dir, callback=log)
-    return RunOutput(summary(res), files=FILES)
+    files = FILES + (("snapshots",) if config.snapshot_steps else ())
+    return RunOutput(summary(res), files=files)

@@ -8,6 +8,9 @@
   at a true parameter with data for them.
 - Compression: round-to-nearest quantizers and truncated-SVD low rank, the critical compression
   threshold ``n_q`` and the two-part code length.
+- The volume law: :func:`measure_volume` measures ``V(eps) = Pr(K(w) < eps)`` by nested
+  sampling (dynesty, optional), fits ``lambda`` and ``m``, and gives the two-part code's
+  redundancy and the free energy at every ``n`` (:data:`VOLUME_CASES`: known-lambda models).
 """
 
 from occamlab.slt._calibrate import (
@@ -54,6 +57,15 @@ from occamlab.slt._quantize import (
 )
 from occamlab.slt._sequence import LLCTrajectory, estimate_llc_trajectory
 from occamlab.slt._validate import VALIDATION_CASES, ValidationResult, validate_llc
+from occamlab.slt._volume import (
+    VolumeLaw,
+    fit_volume_law,
+    free_energy,
+    import_dynesty,
+    measure_volume,
+    two_part_redundancy,
+)
+from occamlab.slt._volume_cases import VOLUME_CASES, VolumeCase, volume_case
 
 __all__ = [
     "LearningCoefficient",
@@ -99,4 +111,13 @@ __all__ = [
     "asymptotic_redundancy",
     "LLCTrajectory",
     "estimate_llc_trajectory",
+    "VolumeLaw",
+    "measure_volume",
+    "fit_volume_law",
+    "two_part_redundancy",
+    "free_energy",
+    "import_dynesty",
+    "VolumeCase",
+    "VOLUME_CASES",
+    "volume_case",
 ]

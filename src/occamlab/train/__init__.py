@@ -36,7 +36,7 @@ from ._generate import generate
 from ._kernels import matmul_backend, set_matmul_backend
 from ._lm import lm_windows, token_loss
 from ._local_client import LocalTrainingClient
-from ._loop import train
+from ._loop import snapshot_path, train
 from ._model import Transformer, flops_per_token, n_params, n_params_non_embedding
 from ._prepare import default_threads, evaluate, prepare_split, resolve_device
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
@@ -91,6 +91,7 @@ __all__ = [
     "sample_batch",
     "save_checkpoint",
     "set_matmul_backend",
+    "snapshot_path",
     "split_tokens",
     "to_transformers",
     "token_loss",

@@ -106,7 +106,10 @@ class TrainConfig(ConfigBase):
     Validation runs every ``eval_every`` steps on ``eval_tokens`` held-out tokens; with
     ``patience > 0`` training stops after that many evaluations without improvement (the best
     model is always the one kept, as Hernandez et al. 2021 measure at the validation optimum).
-    ``threads = 0`` picks the measured default (see docs/train.md). ``device = "auto"`` trains on
+    ``snapshot_steps`` lists steps at which the model is also saved to ``out/snapshots/step-N/``
+    and kept (``last/`` is overwritten; a snapshot is not), so the checkpoints along one run can
+    be measured separately (the LLC trajectory). ``threads = 0`` picks the measured default (see
+    docs/train.md). ``device = "auto"`` trains on
     the first CUDA device when torch sees one and on the CPU otherwise; the device used is
     recorded in the result.
     """
@@ -127,6 +130,7 @@ class TrainConfig(ConfigBase):
     eval_tokens: int = 16384
     patience: int = 0
     checkpoint_every: int = 0
+    snapshot_steps: tuple[int, ...] = ()
     threads: int = 0
     device: str = "auto"
 
@@ -139,6 +143,12 @@ class TrainConfig(ConfigBase):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
+        snaps = tuple(self.snapshot_steps)
+        if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= self.steps
+               for v in snaps):
+            raise ConfigError(f"snapshot_steps must be integers in [1, steps={self.steps}], "
+                              f"got {list(snaps)!r}")
+        object.__setattr__(self, "snapshot_steps", tuple(sorted(set(snaps))))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if not isinstance(self.device, str) or not (

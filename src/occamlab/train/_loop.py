@@ -4,6 +4,7 @@ A run directory ``out`` holds::
 
     best/             checkpoint at the validation optimum (model.safetensors + config.json)
     last/             resumable checkpoint (adds optimizer.safetensors + train_state.json)
+    snapshots/step-N/ the model at step N, kept, for each N of ``config.snapshot_steps``
     loss_curve.jsonl  one line per step: step, tokens, loss, lr (and val_loss, train_loss on evals)
     summary.json      TrainResult.to_dict()
 
@@ -37,7 +38,12 @@ from ._progress import Progress
 from ._result import StepEvent, TrainingDiverged, TrainResult, lr_at
 from ._state import LoopState, LossCurve
 
-__all__ = ["train", "fit"]
+__all__ = ["train", "fit", "snapshot_path"]
+
+
+def snapshot_path(out: str | os.PathLike[str], step: int) -> Path:
+    """Where a run in ``out`` keeps its model at ``step`` (``TrainConfig.snapshot_steps``)."""
+    return Path(out) / "snapshots" / f"step-{int(step)}"
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -234,6 +240,9 @@ def _run_steps(
         curve.write(line)
         if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
             _save_last(run, state)
+        if state.step in cfg.snapshot_steps and run.out_dir is not None:
+            save_checkpoint(snapshot_path(run.out_dir, state.step), run.export(run.model),
+                            train_config=run.record)
         bar.step(state, cfg.tokens_per_step, loss)
         if callback is not None:
             callback(StepEvent(step=state.step, tokens=tokens, loss=loss, lr=lr,
