@@ -24,6 +24,27 @@ import numpy as np
 from occamlab.errors import ConfigError, DataError, check_seed
 from occamlab.train import Datum
 
+# parameters (all, embeddings included) of dense models the Tinker service has offered, from
+# their model cards; the fit's N. A model not listed needs `n_params` in the config.
+KNOWN_MODELS: dict[str, float] = {
+    "meta-llama/Llama-3.2-1B": 1.24e9,
+    "meta-llama/Llama-3.2-3B": 3.21e9,
+    "meta-llama/Llama-3.1-8B": 8.03e9,
+    "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
+    "meta-llama/Llama-3.1-70B": 70.6e9,
+    "meta-llama/Llama-3.3-70B-Instruct": 70.6e9,
+    "Qwen/Qwen3-4B-Instruct-2507": 4.02e9,
+    "Qwen/Qwen3-8B": 8.19e9,
+    "Qwen/Qwen3-8B-Base": 8.19e9,
+    "Qwen/Qwen3-32B": 32.8e9,
+}
+
+
+def is_remote(config: Any) -> bool:
+    """Whether a ``lora-finetune`` run trains on a paid service (the sweep then asks for
+    ``--yes``)."""
+    return bool(config.training_backend == "tinker")
+
 __all__ = ["RunData", "Tokenizer", "prepare", "bytes_tokenizer", "hf_tokenizer", "windows",
            "BYTES_PER_TOKEN_GUESS", "corpus_bytes"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from occamlab._render import Rendered, Table, fmt
 from occamlab.errors import OccamError
 
-from ._lora_data import BYTES_PER_TOKEN_GUESS
+from ._lora_data import BYTES_PER_TOKEN_GUESS, is_remote
 
 __all__ = ["token_plan", "corpus_size", "SweepPlan", "build_plan"]
 
@@ -109,8 +109,6 @@ def build_plan(experiment: str, runs: Sequence[Any], configs: Sequence[Any],
                prices: Any = None) -> SweepPlan:
     """The :class:`SweepPlan` of planned ``runs`` (their validated ``configs``), with the cost
     the tokens imply at ``prices`` (a :class:`~._ledger.PriceTable`) if given."""
-    from .lora_finetune import is_remote
-
     rows, notes = [], []
     for r, cfg in zip(runs, configs, strict=True):
         p = token_plan(cfg)

@@ -23,7 +23,15 @@ from occamlab._io import atomic_write_json, atomic_write_text
 from occamlab.errors import ConfigError
 
 from ._clients import ClientSlots, RunState, backoff
-from ._lora_data import RunData, Tokenizer, bytes_tokenizer, corpus_bytes, hf_tokenizer, prepare
+from ._lora_data import (
+    KNOWN_MODELS,
+    RunData,
+    Tokenizer,
+    bytes_tokenizer,
+    corpus_bytes,
+    hf_tokenizer,
+    prepare,
+)
 from ._refs import resolve_ref
 from ._tinker import ServiceError
 
@@ -71,8 +79,6 @@ class _Run:
                 raise ServiceError(f"base model {cfg.base_model!r} is not offered by the service "
                                    f"for training; it offers: {', '.join(offered) or 'none'}")
             if self.n_params is None:
-                from .lora_finetune import KNOWN_MODELS
-
                 self.n_params = KNOWN_MODELS.get(cfg.base_model)
         self.client = TinkerTrainingClient(self.service, cfg.base_model, rank=cfg.lora_rank,
                                            seed=cfg.seed, modules=cfg.lora_modules)

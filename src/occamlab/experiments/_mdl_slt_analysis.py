@@ -67,13 +67,11 @@ def _exclusion(m: dict[str, Any]) -> str | None:
     return None
 
 
-def _models(config: Any, runs: StoredRuns
+def _models(config: Any, runs: StoredRuns, train_runs: list[PlannedRun]
             ) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], PlannedRun]]:
     """Part 1's models (one per task x size x snapshot) and the training runs by task/size."""
-    from .mdl_slt import train_runs
-
     trains = {tuple(t.point[k] for k in ("task", "d_model", "n_layer", "n_head")): t
-              for t, _ in train_runs(config)}
+              for t in train_runs}
     models: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, t in trains.items():
         for step in config.snapshots:
@@ -260,11 +258,9 @@ def _by_setting(config: Any, rows: list[dict[str, Any]], by_name: dict[str, Any]
     return out
 
 
-def _trajectory(config: Any, runs: StoredRuns, trains: dict[Any, PlannedRun]) -> dict[str, Any]:
-    from .mdl_slt import _is_trajectory
-
-    key = next((k for k in trains if _is_trajectory(config, k[0], k[1:])), None)
-    if key is None:
+def _trajectory(config: Any, runs: StoredRuns, trains: dict[Any, PlannedRun],
+                key: tuple[Any, ...]) -> dict[str, Any]:
+    if key not in trains:
         return {"error": "no trajectory run"}
     train = trains[key]
     pts = []
@@ -342,9 +338,12 @@ def _against_formula(v: Any, what: str) -> dict[str, Any]:
             "offset_max": float(diff.max()) if diff.size else None}
 
 
-def analyze_runs(config: Any, runs: StoredRuns) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The results (plain JSON) and the objects the figures need (the volume laws)."""
-    models, trains = _models(config, runs)
+def analyze_runs(config: Any, runs: StoredRuns, train_runs: list[PlannedRun],
+                 trajectory: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The results (plain JSON) and the objects the figures need (the volume laws), from the
+    planned training runs and the key ``(task, d_model, n_layer, n_head)`` of the one whose
+    snapshots make the LLC trajectory."""
+    models, trains = _models(config, runs, train_runs)
     kept = [m for m in models if not m["excluded"]]
     volume, vobjs = _volume(config, runs)
     results: dict[str, Any] = {
@@ -353,7 +352,7 @@ def analyze_runs(config: Any, runs: StoredRuns) -> tuple[dict[str, Any], dict[st
                      if m["excluded"]],
         "fits": _fits(config, models),
         "sensitivity": _sensitivity(config, runs, models),
-        "trajectory": _trajectory(config, runs, trains),
+        "trajectory": _trajectory(config, runs, trains, trajectory),
         "volume": volume,
         "failed_runs": len(runs.failed("train")) + len(runs.failed("measure")),
         "n_q_uncertainty": "bisection bracket: the level below n_q fails, so the threshold lies "

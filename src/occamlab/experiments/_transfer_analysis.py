@@ -26,6 +26,7 @@ import numpy as np
 from occamlab.errors import OccamError
 
 from ._numbers import estimate
+from ._spec import PlannedRun
 from ._suite import StoredRuns
 
 __all__ = ["results_of", "PUBLISHED", "behind_at", "model_key"]
@@ -74,11 +75,11 @@ def _frames(runs: StoredRuns) -> dict[str, Any]:
     return out
 
 
-def _data_results(config: Any, runs: StoredRuns) -> dict[str, dict[str, Any]]:
-    from .transfer import _data_runs
-
+def _data_results(runs: StoredRuns, data_runs: dict[str, PlannedRun]
+                  ) -> dict[str, dict[str, Any]]:
+    """The stored results of the ``transfer-data`` runs, by the plan's key for each."""
     done = {r.id: dict(rec.result or {}) for r, rec in runs.done("data")}
-    return {key: done[r.id] for key, r in _data_runs(config).items() if r.id in done}
+    return {key: done[r.id] for key, r in data_runs.items() if r.id in done}
 
 
 def _protocol(frames: dict[str, Any]) -> dict[str, Any]:
@@ -417,10 +418,11 @@ def _scratch_points(frames: dict[str, Any]) -> list[dict[str, Any]]:
              "steps": r.steps, "best_step": r.best_step} for r in sc.itertuples()]
 
 
-def results_of(config: Any, runs: StoredRuns) -> tuple[dict[str, Any], dict[str, Any]]:
+def results_of(config: Any, runs: StoredRuns, data_runs: dict[str, PlannedRun]
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The results dictionary (see the module doc) and the objects the figures need."""
     frames = _frames(runs)
-    data = _data_results(config, runs)
+    data = _data_results(runs, data_runs)
     failed = {s: len(runs.failed(s)) for s in ("data", "train", "finetune")}
     main, main_objs = _main(config, frames)
     family, family_objs = _family(config, frames, data)

@@ -35,6 +35,7 @@ from typing import Any
 from occamlab._config import ConfigBase
 from occamlab.errors import ConfigError, check_seed
 
+from ._lora_data import KNOWN_MODELS, is_remote
 from ._registry import RunOutput
 
 __all__ = ["Config", "run", "plan_tokens", "is_remote", "KNOWN_MODELS", "TRAINING_BACKENDS",
@@ -46,20 +47,6 @@ QUESTION = ("How does the held-out loss after LoRA fine-tuning fall with the fin
 TRAINING_BACKENDS = ("local", "tinker")
 TOKENIZERS = ("auto", "bytes")
 
-# parameters (all, embeddings included) of dense models the Tinker service has offered, from
-# their model cards; the fit's N. A model not listed needs `n_params` in the config.
-KNOWN_MODELS: dict[str, float] = {
-    "meta-llama/Llama-3.2-1B": 1.24e9,
-    "meta-llama/Llama-3.2-3B": 3.21e9,
-    "meta-llama/Llama-3.1-8B": 8.03e9,
-    "meta-llama/Llama-3.1-8B-Instruct": 8.03e9,
-    "meta-llama/Llama-3.1-70B": 70.6e9,
-    "meta-llama/Llama-3.3-70B-Instruct": 70.6e9,
-    "Qwen/Qwen3-4B-Instruct-2507": 4.02e9,
-    "Qwen/Qwen3-8B": 8.19e9,
-    "Qwen/Qwen3-8B-Base": 8.19e9,
-    "Qwen/Qwen3-32B": 32.8e9,
-}
 
 
 def _positive_int(name: str, v: Any, *, zero: bool = False) -> None:
@@ -171,11 +158,6 @@ class Config(ConfigBase):
     @property
     def n_heldout_windows(self) -> int:
         return self.eval_tokens // self.context
-
-
-def is_remote(config: Config) -> bool:
-    """Whether the run trains on a paid service (the sweep then asks for ``--yes``)."""
-    return config.training_backend == "tinker"
 
 
 def plan_tokens(config: Config) -> dict[str, Any]:

@@ -165,8 +165,14 @@ def snapshot_ref(run: PlannedRun, step: int) -> str:
     return run_ref(run, f"snapshots/step-{int(step)}")
 
 
+def trajectory_key(config: Config) -> tuple[Any, ...]:
+    """``(task, d_model, n_layer, n_head)`` of the training run whose snapshots make the LLC
+    trajectory: the largest text model."""
+    return ("text", *(int(v) for v in config.models[-1]))
+
+
 def _is_trajectory(config: Config, task: str, model: tuple[int, int, int]) -> bool:
-    return task == "text" and tuple(model) == tuple(config.models[-1])
+    return (task, *(int(v) for v in model)) == trajectory_key(config)
 
 
 def _train_run(config: Config, task: dict[str, Any], model: tuple[int, int, int]) -> PlannedRun:
@@ -287,7 +293,8 @@ def analyze(config: Config, runs: StoredRuns) -> Analysis:
     from ._mdl_slt_analysis import analyze_runs
     from ._mdl_slt_page import section
 
-    results, objects = analyze_runs(config, runs)
+    results, objects = analyze_runs(config, runs, [t for t, _ in train_runs(config)],
+                                    trajectory_key(config))
     return Analysis(results, section(config, results, objects))
 
 

@@ -385,7 +385,7 @@ def analyze(config: Config, runs: StoredRuns) -> Analysis:
     from ._transfer_analysis import results_of
     from ._transfer_page import section
 
-    results, objects = results_of(config, runs)
+    results, objects = results_of(config, runs, _data_runs(config))
     return Analysis(results, section(config, results, objects))
 
 

@@ -43,8 +43,8 @@ from occamlab.scaling._extrapolate import (
     leave_one_group_out,
 )
 from occamlab.scaling._fit import fit, hessian_covariance
+from occamlab.scaling._form_names import FORMS, get_form
 from occamlab.scaling._forms import (
-    FORMS,
     Chinchilla,
     CustomForm,
     Kaplan,
@@ -55,7 +55,6 @@ from occamlab.scaling._forms import (
     SaturatingExp,
     Sigmoid,
     Transfer,
-    get_form,
 )
 from occamlab.scaling._forms_nd import CoupledChinchilla
 from occamlab.scaling._isoflop import IsoflopResult, fit_isoflop

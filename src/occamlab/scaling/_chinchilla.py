@@ -21,7 +21,8 @@ from occamlab.scaling._allocation import (
 from occamlab.scaling._calibrate import CalibratedExtrapolation, calibrate_extrapolation
 from occamlab.scaling._extrapolate import ExtrapolationResult, extrapolation_check
 from occamlab.scaling._fit import fit
-from occamlab.scaling._forms import Chinchilla, get_form
+from occamlab.scaling._form_names import get_form
+from occamlab.scaling._forms import Chinchilla
 from occamlab.scaling._result import FitResult, Prediction
 
 __all__ = ["ChinchillaReport", "fit_chinchilla"]

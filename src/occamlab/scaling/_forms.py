@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from occamlab.errors import ConfigError, suggest
+from occamlab.errors import ConfigError
 
 __all__ = [
     "Param",
@@ -31,8 +31,6 @@ __all__ = [
     "SaturatingExp",
     "Sigmoid",
     "CustomForm",
-    "FORMS",
-    "get_form",
 ]
 
 Array = np.ndarray
@@ -597,34 +595,3 @@ class CustomForm(LawForm):
                 hi = p.upper if math.isfinite(p.upper) else 2.0
                 axes.append(list(np.linspace(lo, hi, 4)))
         return axes
-
-
-FORMS: dict[str, Callable[[], LawForm]] = {
-    "chinchilla": Chinchilla,
-    "kaplan": Kaplan,
-    "kaplan-irreducible": lambda: Kaplan(irreducible=True),
-    "coupled-chinchilla": lambda: _coupled_chinchilla(),
-    "power-law": PowerLaw,
-    "pure-power-law": lambda: PowerLaw(saturating=False),
-    "transfer": Transfer,
-    "loss-to-loss": LossToLoss,
-    "saturating-exp": SaturatingExp,
-    "sigmoid": Sigmoid,
-}
-
-
-def _coupled_chinchilla() -> LawForm:
-    from occamlab.scaling._forms_nd import CoupledChinchilla  # its own module; imported here lazily
-
-    return CoupledChinchilla()
-
-
-def get_form(name: str, **kwargs: Any) -> LawForm:
-    """A built-in form by name (``chinchilla``, ``kaplan``, ``power-law``, ...)."""
-    if name not in FORMS:
-        raise ConfigError(f"unknown law form {name!r}{suggest(name, FORMS)}; known: {sorted(FORMS)}")
-    if name == "loss-to-loss":
-        return LossToLoss(**kwargs)
-    if kwargs:
-        raise ConfigError(f"form {name!r} takes no options, got {sorted(kwargs)}")
-    return FORMS[name]()

@@ -12,7 +12,8 @@ from scipy import stats
 
 from occamlab._render import Rendered, Table
 from occamlab.errors import ConfigError
-from occamlab.scaling._forms import LawForm, get_form
+from occamlab.scaling._form_names import get_form
+from occamlab.scaling._forms import LawForm
 
 __all__ = ["FitResult", "Prediction"]
 
