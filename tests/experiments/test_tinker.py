@@ -277,6 +277,7 @@ def test_dry_run_needs_no_key_and_a_remote_sweep_needs_yes_and_a_key(tmp_path, c
     assert "Token plan: 96 runs of lora-finetune (remote" in out
     assert "estimated at 4 bytes per token" in out and "Nothing was run" in out
     assert "total" in out and "cost (USD, estimate)" in out
+    assert out.count("eb80a4164e4c0ccd") == 1  # each run listed once (the token plan only)
     assert not (tmp_path / "s").exists()
     small = _spec(tmp_path, GRID)
     assert main(["sweep", small, "--store", str(tmp_path / "s"), "--jobs", "0"]) == 2

@@ -100,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         store = RunStore(args.store) if Path(args.store, "store.json").exists() else None
-        print(text_table(plan_table(runs, store)))
-        if plan is not None:
-            print(f"\n{plan}")
+        # an experiment's own plan (tokens, cost) replaces the generic table: one row per run
+        print(plan if plan is not None else text_table(plan_table(runs, store)))
         print(f"\n{len(runs)} runs; store {args.store}; backend {args.backend}; jobs {args.jobs}; "
               f"retries {retries}; time limit {limit or 'none'}. Nothing was run (--dry-run).")
         return 0
