@@ -73,8 +73,14 @@ def text_table(table: Table) -> str:
     if heads:
         lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip())
         lines.append("  ".join("-" * w for w in widths))
+    # numbers align right, text left: a column is numeric when every filled cell holds a number
+    numeric = [all(isinstance(row[i], (int, float, np.integer, np.floating))
+                   and not isinstance(row[i], bool)
+                   for row in table.rows if i < len(row) and row[i] is not None)
+               for i in range(len(widths))]
     for row in cells:
-        lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+        lines.append("  ".join(c.rjust(w) if numeric[i] else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=False))).rstrip())
     lines.extend(f"  {n}" for n in table.notes)
     return "\n".join(lines)
 

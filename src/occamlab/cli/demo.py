@@ -10,7 +10,7 @@ from typing import Any
 from occamlab.cli._common import add_json_option, write_json
 
 EPILOG = """examples:
-  occam demo                                   # quick size: every experiment, about 15 minutes
+  occam demo                                   # quick size: every experiment, about 10 minutes
   occam demo --size full --jobs 2              # sized for the fits (hours)
   occam demo --only chinchilla --out demo-out  # one experiment
   occam demo --backend ray --address 127.0.0.1:6379 --store /shared/demo-store

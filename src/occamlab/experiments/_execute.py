@@ -17,9 +17,11 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from occamlab._threads import single_thread_env
@@ -162,9 +164,11 @@ def execute(task: Task, *, where: dict[str, Any] | None = None) -> Outcome:
             torch = sys.modules.get("torch")
             if torch is not None:
                 torch.set_num_threads(1)
-            with _time_limit(task.time_limit):
+            with _time_limit(task.time_limit), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")  # each distinct warning once
                 output = exp.run(exp.make_config(task.config), tmp)
-            result, files = output.result, list(output.files)
+            files = list(output.files) + _keep_warnings(caught, tmp)
+            result = output.result
             error = None
         except KeyboardInterrupt:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -186,6 +190,17 @@ def execute(task: Task, *, where: dict[str, Any] | None = None) -> Outcome:
         return Outcome(task.run_id, "failed", error, elapsed)
     finally:
         claim.release()
+
+
+def _keep_warnings(caught: list[warnings.WarningMessage], folder: Path) -> list[str]:
+    """A run's warnings go to ``warnings.txt`` in its folder (listed in its files), not to the
+    console of a sweep: what they say about the result is in the result itself."""
+    if not caught:
+        return []
+    lines = dict.fromkeys(f"{w.category.__name__}: {w.message} ({Path(w.filename).name}:{w.lineno})"
+                          for w in caught)
+    (folder / "warnings.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ["warnings.txt"]
 
 
 def _init_worker() -> None:
