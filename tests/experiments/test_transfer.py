@@ -65,6 +65,11 @@ def test_d_t_of_a_synthetic_law_is_the_known_answer_and_beta_difference_is_zero(
             assert p["D_T"] == pytest.approx(want, rel=1e-4)
             assert p["D_E"] == pytest.approx(want + p["D_F"], rel=1e-4)
             assert p["status"] == "transfer"
+            # D_E past the largest from-scratch D is read off the law's extrapolation: marked
+            assert p["extrapolated"] == (p["D_E"] > max(config.scratch_sizes))
+        assert e["largest_scratch_d"] == max(config.scratch_sizes)
+        assert 0 < e["n_extrapolated"] < e["n_runs"]  # both kinds occur in this synthetic law
+        assert e["n_extrapolated"] == sum(p["extrapolated"] for p in e["points"])
         assert e["alpha"]["value"] == pytest.approx(ALPHA, abs=1e-4)
         assert e["beta"]["value"] == pytest.approx(BETA, abs=1e-4)
         assert e["k"]["value"] == pytest.approx(K * (1 + i), rel=1e-3)

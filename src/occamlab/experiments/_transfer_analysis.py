@@ -123,8 +123,13 @@ def _transfer_entry(res: Any, ft: Any) -> dict[str, Any]:
            for n, f, lf, de, dt, fr, u, m in zip(res.n, res.d_f, res.loss_ft, res.d_e, res.d_t,
                                                  res.fraction, res.used, ft.model, strict=True)]
     n_oss = sum(p["status"].startswith("ossified") for p in pts)
+    top = {k: max(f.inputs["x"]) for k, f in res.scratch.items()}  # largest scratch D by size
+    for p in pts:  # D_E past the scratch ladder: read off the scratch law's extrapolation
+        p["extrapolated"] = bool(math.isfinite(p["D_E"]) and p["D_E"] > top[f"{p['N']:g}"])
     return {**_law_estimates(res), "n_runs": len(pts), "n_used": int(sum(res.used)),
             "n_ossified": n_oss, "n_beyond": sum(p["status"].startswith("beyond") for p in pts),
+            "n_extrapolated": sum(p["extrapolated"] for p in pts),
+            "largest_scratch_d": max(top.values()) if top else None,
             "points": pts, "valid": res.valid, "warnings": list(res.warnings),
             "scratch": {k: {p: v for p, v in f.params.items()} for k, f in res.scratch.items()}}
 

@@ -270,6 +270,10 @@ def _flags(config: Any, results: dict[str, Any]) -> list[str]:
                   if "fewer than 4 usable runs" not in w]
         if "error" in e:
             flags.append(f"{name}: {e['error']}")
+        if e.get("n_extrapolated"):
+            flags.append(f"{name}: {e['n_extrapolated']} of {e['n_runs']} fine-tuned runs have D_E "
+                         f"beyond the largest from-scratch D ({e['largest_scratch_d']:g} tokens): "
+                         "their D_T extrapolates the scratch law")
     if results["process"]["floor"]["n_below"]:
         flags.append(f"{results['process']['floor']['n_below']} models are below the target "
                      "chain's entropy rate: a bug")
