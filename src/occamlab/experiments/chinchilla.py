@@ -97,7 +97,10 @@ class Config(ConfigBase):
                            (64, 3, 4)),
                    budgets=(1e10, 3e10, 1e11, 3e11, 1e12), process_budgets=(3e9, 1e10, 3e10, 1e11,
                                                                            3e11),
-                   max_tokens=20_000_000, bootstrap=1000)
+                   max_tokens=4_000_000, bootstrap=1000)  # one epoch of Shakespeare: 4.55M
+
+
+VAL_FRACTION = 0.1  # of every run's corpus, held out for its loss
 
 
 def model_size(d_model: int, n_layer: int, n_head: int, vocab_size: int, context: int) -> int:
@@ -132,7 +135,7 @@ def _run(config: Config, task: dict[str, Any], model: tuple[int, int, int], budg
         return None
     cfg = {"model": {"vocab_size": task["vocab_size"], "context": config.context, "d_model": d,
                      "n_layer": L, "n_head": h},
-           "data": {"corpus": task["corpus"], "val_fraction": 0.1},
+           "data": {"corpus": task["corpus"], "val_fraction": VAL_FRACTION},
            "seed": config.seed, "steps": steps, "batch_size": config.batch_size, "lr": config.lr,
            "warmup_steps": max(1, min(100, steps // 10)), "eval_every": max(1, steps // 2),
            "eval_tokens": 32_768, "threads": 0}
@@ -147,13 +150,23 @@ def plan(config: Config) -> list[Stage]:
 
 
 def preflight(config: Config) -> None:
-    """The text corpus must be on this machine."""
+    """The text corpus must be on this machine and hold the largest text run's tokens (one
+    epoch: the law is fitted on runs that never see a token twice)."""
     from occamlab.train import list_corpora
 
     known = {c.name: c for c in list_corpora().corpora}
     c = known.get(config.corpus)
-    if c is not None and not c.available:
+    if c is None:
+        return
+    if not c.available:
         raise OccamError(f"corpus {config.corpus!r} is not installed: {c.install or 'see occam data list'}")
+    need = max((int(r.point["D"]) for r in plan(config)[0].runs if r.point["task"] == "text"),
+               default=0)
+    have = int(c.n_bytes * (1 - VAL_FRACTION))  # byte tokens left for training
+    if need > have:
+        raise OccamError(f"corpus {config.corpus!r} has about {have} training tokens (bytes), but "
+                         f"the largest text run of this grid needs {need} (one epoch): set "
+                         f"max_tokens to at most {have} or drop the largest budgets")
 
 
 # ---- analysis --------------------------------------------------------------------------------
