@@ -151,6 +151,9 @@ CASES: list[tuple[str, str]] = [
     ("sweep spec.toml --store S --json S/sweep.json", "inside the run store"),
     ("sweep spec.toml --store S2 --address 1.2.3.4:6379", "--address applies to the Ray"),
     ("sweep spec.toml --store adir", "not an occamlab run store"),
+    ("sweep spec.toml --store S2 --dry-run --max-clients 0", "--max-clients must be >= 1"),
+    ("sweep spec.toml --store S2 --dry-run --prices missing.toml", "does not exist"),
+    ("sweep spec.toml --store S2 --dry-run --prices binary.csv", "is not a text file"),
     # ---- runs -----------------------------------------------------------------------------
     ("runs export S/store.json --store S --format json", "inside the run store"),
     ("runs export S/runs/x.csv --store S", "inside the run store"),
@@ -170,6 +173,7 @@ CASES: list[tuple[str, str]] = [
     # ---- demo -----------------------------------------------------------------------------
     ("demo --jobs -1", "--jobs must be a non-negative integer"),
     ("demo --only nosuch", "nosuch"),
+    ("demo --only published --only nosuch", "unknown experiment 'nosuch'"),
     ("demo --out afile", "is a file, not a folder"),
     ("demo --store afile --only chinchilla", "is a file, not a folder"),
     ("demo --json adir --only chinchilla", "is a folder"),
