@@ -239,3 +239,9 @@ def test_tiny_demo_section(tiny_demo: Any) -> None:
     assert entry["headline"] in page.replace("&#x27;", "'")
     for m in fam["members"]:
         assert f"{m['kl_nats']:.3g}" in page  # the exact divergences are on the page
+    diff = r["main"].get("alpha_difference")
+    if diff and None not in (diff.get("ci") or [None]):  # the pair's alpha sits beside claim 2
+        assert "On the natural-language pair" in page and f"{diff['value']:.3g}" in page
+    for name, src in r["main"]["sources"].items():
+        assert f"{name}'s on {src['n_used']}" in page.replace("&#x27;", "'")  # its points
+    assert "quick size" not in page  # the point count, not the preset name, explains the width

@@ -209,14 +209,26 @@ def _alpha_verdict(results: dict[str, Any]) -> str:
     text += (f". Hernandez et al. saw the closer source (text + code) give the smaller alpha "
              f"({pub['mixed_alpha']} against {pub['alpha']}), so the claim predicts a positive "
              f"slope. ")
-    return text + {"rises": "Our alpha rises with the divergence: the data support the claim.",
-                   "falls": "Our alpha falls as the divergence grows: the opposite direction, so "
-                            "alpha does track proximity here, but not the way Hernandez et al. "
-                            "found.",
-                   "no detectable trend": "The interval contains 0: no detectable trend, so our "
-                                          "data do not support the claim at this scale.",
-                   "untested": "The bootstrap gave no interval for the slope, so the claim is "
-                               "not tested."}[v]
+    verdicts = {
+        "rises": "Our alpha rises with the divergence: the data support the claim.",
+        "falls": "Our alpha falls as the divergence grows: the opposite direction, so alpha does "
+                 "track proximity here, but not the way Hernandez et al. found.",
+        "no detectable trend": "The interval contains 0: no detectable trend, so our data do "
+                               "not support the claim at this scale.",
+        "untested": "The bootstrap gave no interval for the slope, so the claim is not tested."}
+    return text + verdicts[v] + _pair_alpha_text(results)
+
+
+def _pair_alpha_text(results: dict[str, Any]) -> str:
+    """The natural-language pair's alpha difference: the same claim without an exact distance."""
+    d = results["main"].get("alpha_difference")
+    srcs = list(results["main"]["sources"])
+    if not d or d.get("ci") is None or None in d["ci"] or len(srcs) != 2:
+        return ""
+    a, b = (results["main"]["sources"][s]["alpha"] for s in srcs)
+    return (f" On the natural-language pair, where the distance is not known exactly, {srcs[1]} "
+            f"gives alpha = {fmt_ci(b)} against {srcs[0]}'s {fmt_ci(a)} (paired difference "
+            f"{fmt_ci(d)}).")
 
 
 def _behind_text(e: dict[str, Any]) -> str:
@@ -333,8 +345,21 @@ def _setup(config: Any, results: dict[str, Any]) -> list[str]:
         f"{pr['scratch']['n']} from-scratch, {pr['pretrain']['n']} pretraining and "
         f"{pr['finetune']['n']} fine-tuning runs ({fmt(pr['training_tokens'], 3)} training "
         f"tokens in all), {pr['n_eval']} evaluations; seed {config.seed}; {config.bootstrap} "
-        f"bootstrap resamples. Intervals are wide at the quick size: few points per fit.",
+        f"bootstrap resamples. " + _points_per_fit(config, results),
     ]
+
+
+def _points_per_fit(config: Any, results: dict[str, Any]) -> str:
+    """How many points each law rests on: the width of the intervals follows from it."""
+    used = [f"{name}'s on {src['n_used']}" for name, src in results["main"]["sources"].items()
+            if src.get("n_used") is not None]
+    text = (f"The laws rest on few points ({' and '.join(used)} fine-tunes over "
+            f"{len(config.models)} model sizes")
+    fam = [m["n_used"] for m in results["process"]["members"] if m.get("n_used")]
+    if fam:
+        span = str(min(fam)) if min(fam) == max(fam) else f"{min(fam)} to {max(fam)}"
+        text += f"; each Markov source's on {span}"
+    return text + "): the intervals are as wide as that allows."
 
 
 def section(config: Any, results: dict[str, Any], objects: dict[str, Any]) -> Section:
