@@ -77,6 +77,27 @@ def test_nested_sampling_volume_of_a_quadratic_loss_matches_the_ball(d: int) -> 
     assert v.truth_lambda == d / 2 and v.relative_error is not None
 
 
+def test_merged_runs_give_replicates_around_their_own_estimate() -> None:
+    """n_runs > 1: the bands come from replicates of each run merged, and they cover the exact
+    V(eps) of w1 w2^2 under the uniform prior, 2 t^(1/2) - t with t = sqrt(2 eps). (Resampling
+    the merged run instead gave replicates of lambda near 1 for this lambda = 0.25.)"""
+    _dynesty()
+    from occamlab.slt import measure_volume, volume_case
+
+    c = volume_case("normal_crossing/w1 w2^2")
+    v = measure_volume(c.k, 2, eps_min=1e-7, fit_range=(1e-6, 1e-2), n_live=40, n_runs=2,
+                       n_replicates=30, truth=c.truth, seed=2)
+    assert v.n_runs == 2 and v.n_live == 40
+    assert v.lambda_ci[0] <= v.lambda_ <= v.lambda_ci[1]
+    assert v.lambda_ci[1] - v.lambda_ci[0] < 0.25  # replicates of about 0.25, not of 1
+    eps = np.asarray(v.eps)
+    t = np.sqrt(2 * eps)
+    exact = np.log(2 * np.sqrt(t) - t)
+    lo, hi = np.asarray(v.log_volume_lo), np.asarray(v.log_volume_hi)
+    covered = (lo - 0.05 <= exact) & (exact <= hi + 0.05)
+    assert covered.mean() >= 0.9, exact - np.asarray(v.log_volume)
+
+
 def test_volume_law_is_deterministic_and_checks_its_input() -> None:
     _dynesty()
     from occamlab.slt import measure_volume, volume_case
