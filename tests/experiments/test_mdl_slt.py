@@ -234,3 +234,12 @@ def test_tiny_demo_section_reads_its_numbers_from_the_results(tiny_demo: Any) ->
     from occamlab.experiments._numbers import fmt_ci
 
     assert fmt_ci(v0["lambda"]) in page  # the page prints the results' numbers
+
+
+def test_a_missed_volume_law_says_why_from_what_was_measured() -> None:
+    from occamlab.experiments._mdl_slt_page import _miss_reason
+
+    base = {"truth_m": 1}
+    assert "not noise" in _miss_reason({**base, "m": 3, "m_identified": True})
+    assert "more live points" in _miss_reason({**base, "m": 2, "m_identified": False})
+    assert "statistical" in _miss_reason({**base, "m": 1, "m_identified": True})

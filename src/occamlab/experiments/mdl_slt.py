@@ -145,7 +145,7 @@ class Config(ConfigBase):
                    sgld=SGLDConfig(step_size=1e-2, batch_size=16, n_draws=300, n_burnin=300),
                    calibration=CalibrationConfig(pilot_draws=100, pilot_burnin=100),
                    sensitivity_models=4, volume_sgld=SGLDConfig(),
-                   volume_calibration=CalibrationConfig(), n_live=400, n_runs=1,
+                   volume_calibration=CalibrationConfig(), n_live=400, n_runs=4,
                    n_replicates=200, bootstrap=1000)
 
 

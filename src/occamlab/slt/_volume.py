@@ -275,7 +275,7 @@ def _merged_replicate(runs: list[Any], rng: np.random.Generator) -> Any:
     for run in runs:
         rep = dyfunc.jitter_run(dyfunc.resample_run(run, rstate=rng), rstate=rng)
         parts.append(dyfunc.Results({**dict(rep.items()), "nlive": run.nlive}))
-    return dyfunc.merge_runs(parts)
+    return dyfunc.merge_runs(parts, print_progress=False)
 
 
 def _band(rows: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +360,7 @@ def measure_volume(
                          seed=seed + i, max_iter=max_iter) for i in range(n_runs)]
     runs = [r for r, _ in done]
     sampler_notes = tuple(dict.fromkeys(m for _, msgs in done for m in msgs))
-    merged = runs[0] if n_runs == 1 else dyfunc.merge_runs(runs)
+    merged = runs[0] if n_runs == 1 else dyfunc.merge_runs(runs, print_progress=False)
     eps = np.logspace(math.log10(eps_min), -1, int(round(4 * (-1 - math.log10(eps_min)))) + 1)
     mask = (eps >= fit_range[0]) & (eps <= fit_range[1])
     n = np.asarray(n_values, dtype=float)
