@@ -50,7 +50,7 @@ def _dt_panel(ax: Any, e: dict[str, Any], title: str) -> None:
     for i, p in enumerate(oss):  # spread in x so that runs at the same D_F stay countable
         same = [q for q in oss if q["D_F"] == p["D_F"]]
         j = same.index(p) - (len(same) - 1) / 2
-        ax.plot([p["D_F"] * 1.12 ** j], [floor], "x", color=col.get(p["N"], "C3"), ms=8, mew=2,
+        ax.plot([p["D_F"] * 1.12 ** j], [floor], "x", color=col[p["N"]], ms=8, mew=2,
                 label=f"ossified (D_T <= 0): {len(oss)} runs, not in the fit" if i == 0 else None)
     if beyond:
         ax.plot([p["D_F"] for p in beyond], [ceil] * len(beyond), "^", color="C1", ms=7,

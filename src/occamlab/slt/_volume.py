@@ -264,18 +264,19 @@ def _run_dynesty(k_fn: Callable[[np.ndarray], float], transform: Callable[[np.nd
     return sampler.results, list(dict.fromkeys(str(w.message) for w in caught))
 
 
-def _merged_replicate(runs: list[Any], rng: np.random.Generator) -> Any:
-    """One replicate of several static runs merged: each run resampled and jittered on its own,
-    then merged. (dynesty's ``resample_run`` on the merged run counts one run's live points, so
-    its log X falls ``n_runs`` times too fast: replicates of a lambda = 0.25 volume came out near
-    1.) A resampled run loses ``nlive``, which ``merge_runs`` needs to treat it as static."""
+def _replicate(runs: list[Any], rng: np.random.Generator) -> Any:
+    """One replicate of the (merged) runs: each run resampled and jittered on its own, then
+    merged. (dynesty's ``resample_run`` on a merged run counts one run's live points, so its
+    log X falls ``n_runs`` times too fast: replicates of a lambda = 0.25 volume came out near 1.)
+    A resampled run loses ``nlive``, which ``merge_runs`` needs to treat it as static."""
     from dynesty import utils as dyfunc
 
-    parts = []
-    for run in runs:
-        rep = dyfunc.jitter_run(dyfunc.resample_run(run, rstate=rng), rstate=rng)
-        parts.append(dyfunc.Results({**dict(rep.items()), "nlive": run.nlive}))
-    return dyfunc.merge_runs(parts, print_progress=False)
+    parts = [dyfunc.jitter_run(dyfunc.resample_run(run, rstate=rng), rstate=rng) for run in runs]
+    if len(parts) == 1:
+        return parts[0]
+    return dyfunc.merge_runs([dyfunc.Results({**dict(rep.items()), "nlive": run.nlive})
+                              for rep, run in zip(parts, runs, strict=True)],
+                             print_progress=False)
 
 
 def _band(rows: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -369,8 +370,7 @@ def measure_volume(
     rng = np.random.default_rng(seed + 10_007)
     reps = []
     for _ in range(n_replicates):
-        r = (dyfunc.jitter_run(dyfunc.resample_run(merged, rstate=rng), rstate=rng)
-             if n_runs == 1 else _merged_replicate(runs, rng))
+        r = _replicate(runs, rng)
         reps.append(_stats(-r.logl, r.logvol, eps, mask, n, n_params, true_m))
     out = _result(name, n_params, eps, fit_range, main, reps, n, level, runs, n_live, truth,
                   time.perf_counter() - t0, eps_min)
