@@ -51,7 +51,8 @@ def _dt_panel(ax: Any, e: dict[str, Any], title: str) -> None:
         same = [q for q in oss if q["D_F"] == p["D_F"]]
         j = same.index(p) - (len(same) - 1) / 2
         ax.plot([p["D_F"] * 1.12 ** j], [floor], "x", color=col[p["N"]], ms=8, mew=2,
-                label=f"ossified (D_T <= 0): {len(oss)} runs, not in the fit" if i == 0 else None)
+                label=f"ossified (D_T <= 0): {len(oss)} run{'s' * (len(oss) > 1)}, "
+                "not in the fit" if i == 0 else None)
     if beyond:
         ax.plot([p["D_F"] for p in beyond], [ceil] * len(beyond), "^", color="C1", ms=7,
                 label="below the scratch asymptote, not in the fit")
